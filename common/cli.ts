@@ -1,0 +1,47 @@
+// Parsers for command-line values shared by every component's flags. Each throws an
+// InvalidArgumentError, which commander prints as "error: option '--x' argument ... is invalid".
+import { InvalidArgumentError } from 'commander';
+import { parseDuration } from './duration.ts';
+import { LOG_LEVELS } from './log.ts';
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** `HOST:PORT`, `[IPv6]:PORT` or `:PORT` (all interfaces). */
+export function parseListen(text: string): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535)
+    throw new InvalidArgumentError(`expected HOST:PORT (e.g. 0.0.0.0:19101), got "${text}"`);
+  const host = m[1] ?? (m[2] || '0.0.0.0');
+  return { host, port };
+}
+
+/** A positive Go-style duration, in milliseconds. */
+export function parsePositiveDuration(text: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  if (ms <= 0) throw new InvalidArgumentError(`must be greater than zero, got "${text}"`);
+  return ms;
+}
+
+export function parsePositiveInt(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError(`expected a positive whole number, got "${text}"`);
+  }
+  return n;
+}
+
+export function parseLogLevel(text: string): string {
+  if (!(LOG_LEVELS as readonly string[]).includes(text)) {
+    throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}, got "${text}"`);
+  }
+  return text;
+}

@@ -1,0 +1,32 @@
+// Prometheus metric names exposed by loadwise components (one spelling, shared by code, docs and tests).
+import type { FigureName } from './figures.ts';
+
+export const METRIC_PREFIX = 'loadwise_';
+
+/** Gauge per node figure on the agent's /metrics: `loadwise_node_cpu_usage_avg_5m` (fraction 0..1). */
+export function nodeFigureMetric(figure: FigureName): string {
+  return `${METRIC_PREFIX}node_${figure}`;
+}
+
+export const AGENT_METRICS = {
+  /** Seconds of each window actually backed by samples; label `figure`. */
+  windowCoverage: `${METRIC_PREFIX}node_window_coverage_seconds`,
+  /** Samples taken (every tick, whether or not it succeeded). */
+  samples: `${METRIC_PREFIX}agent_samples_total`,
+  /** Failed or discarded samples; labels `source` (stat, meminfo) and `reason`. */
+  sampleFailures: `${METRIC_PREFIX}agent_sample_failures_total`,
+  /** Age of the newest good sample, seconds. */
+  sampleAge: `${METRIC_PREFIX}agent_sample_age_seconds`,
+  /** Wall-clock seconds one sample took (read, parse, update). */
+  sampleDuration: `${METRIC_PREFIX}agent_sample_duration_seconds`,
+} as const;
+
+/** Reasons a sample is counted as failed; the `reason` label's only values. */
+export const SAMPLE_FAILURE_REASONS = [
+  'unreadable',
+  'truncated',
+  'malformed',
+  'counter_reset',
+  'no_progress',
+] as const;
+export type SampleFailureReason = (typeof SAMPLE_FAILURE_REASONS)[number];
