@@ -1,0 +1,118 @@
+// The agent as the DaemonSet runs it: a separate process, real flags, real signals.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { FakeProc } from '../test/support/fake-proc.ts';
+
+const main = fileURLToPath(new URL('main.ts', import.meta.url));
+const node = (args: string[]) => [process.execPath, ['--import', 'tsx', main, ...args]] as const;
+
+/** Starts the agent and resolves with its address from the "listening" log line. */
+async function startAgent(args: string[]): Promise<{ child: ChildProcess; base: string; lines: string[] }> {
+  const [cmd, argv] = node(args);
+  const child = spawn(cmd, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NODE_NAME: 'from-env' },
+  });
+  const lines: string[] = [];
+  const rl = createInterface({ input: child.stdout! });
+  const timeout = AbortSignal.timeout(15_000);
+  for await (const line of rl) {
+    lines.push(line);
+    const entry = JSON.parse(line) as { msg?: string; address?: string };
+    if (entry.msg === 'node agent listening' && entry.address) return { child, base: entry.address, lines };
+    if (timeout.aborted) break;
+  }
+  child.kill('SIGKILL');
+  throw new Error(`agent did not start: ${lines.join('\n')}`);
+}
+
+describe('loadwise-agent command', () => {
+  const proc = new FakeProc();
+  after(() => proc.cleanup());
+
+  it('prints help for every flag and exits 0', () => {
+    const [cmd, argv] = node(['--help']);
+    const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+    assert.equal(r.status, 0);
+    for (const flag of [
+      '--listen',
+      '--proc-path',
+      '--sample-interval',
+      '--node-name',
+      '--log-level',
+      '--help',
+    ]) {
+      assert.match(r.stdout, new RegExp(flag));
+    }
+  });
+
+  it('rejects a bad flag value with a clear message and exit 1', () => {
+    const [cmd, argv] = node(['--sample-interval', '0.5']);
+    const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /--sample-interval.*invalid duration "0.5"/);
+  });
+
+  it('serves real figures from --proc-path, names the node from NODE_NAME, and exits 0 on SIGTERM within 2 s', async () => {
+    const { child, base } = await startAgent([
+      '--listen',
+      '127.0.0.1:0',
+      '--proc-path',
+      proc.dir,
+      '--sample-interval',
+      '100ms',
+    ]);
+    try {
+      // The first sample is taken at start; wait for the second (CPU needs two readings).
+      const deadline = Date.now() + 10_000;
+      let body: { node?: string; windows?: Record<string, number> } = {};
+      while (Date.now() < deadline) {
+        proc.runFor(100, 50);
+        const res = await fetch(`${base}/statistics`);
+        if (res.status === 200) {
+          body = (await res.json()) as typeof body;
+          if (body.windows?.cpu_usage_active !== undefined) break;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(body.node, 'from-env');
+      assert.equal(body.windows?.mem_usage_active, 0.25);
+      assert.ok(body.windows?.cpu_usage_active !== undefined);
+
+      // Keep a connection open, as a scraper would, to prove it does not hold the shutdown.
+      await fetch(`${base}/metrics`, { keepalive: true });
+      const started = performance.now();
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0);
+      assert.ok(performance.now() - started < 2000, `took ${performance.now() - started} ms`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('keeps running when /proc is missing, stays unready, and says why', async () => {
+    const { child, base, lines } = await startAgent([
+      '--listen',
+      '127.0.0.1:0',
+      '--proc-path',
+      '/nonexistent',
+      '--sample-interval',
+      '100ms',
+    ]);
+    try {
+      assert.ok(lines.some((l) => l.includes('cannot read <proc-path>/stat')));
+      assert.equal((await fetch(`${base}/readyz`)).status, 503);
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+      child.kill('SIGINT');
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

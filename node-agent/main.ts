@@ -1,0 +1,114 @@
+// `npm run agent -- [flags]`: the entry point the DaemonSet runs.
+import { accessSync, constants } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { parseListen, parseLogLevel, parsePositiveDuration } from '../common/cli.ts';
+import { systemClock } from '../common/clock.ts';
+import { createLogger } from '../common/log.ts';
+import { AGENT_DEFAULT_PORT } from '../contracts/index.ts';
+import { NodeAgent } from './agent.ts';
+
+const MIN_INTERVAL_MS = 100;
+const MAX_INTERVAL_MS = 60_000;
+const SHUTDOWN_GRACE_MS = 1500;
+
+function parseInterval(text: string): number {
+  const ms = parsePositiveDuration(text);
+  if (ms < MIN_INTERVAL_MS || ms > MAX_INTERVAL_MS) {
+    // Above a minute the 1-minute window would hold at most one sample; below 100 ms /proc reads dominate.
+    throw new InvalidArgumentError(`must be between 100ms and 1m, got "${text}"`);
+  }
+  return ms;
+}
+
+const program = new Command()
+  .name('loadwise-agent')
+  .description(
+    "loadwise node agent: samples this node's real CPU and memory use from /proc into an in-memory " +
+      'day of history and serves the windows on /statistics (JSON) and /metrics (Prometheus).',
+  )
+  .addOption(
+    new Option('--listen <host:port>', 'address for /statistics, /metrics, /healthz and /readyz')
+      .default(parseListen(`0.0.0.0:${AGENT_DEFAULT_PORT}`), `0.0.0.0:${AGENT_DEFAULT_PORT}`)
+      .argParser(parseListen),
+  )
+  .addOption(
+    new Option(
+      '--proc-path <dir>',
+      "the /proc to read (a DaemonSet mounts the host's /proc elsewhere)",
+    ).default('/proc'),
+  )
+  .addOption(
+    new Option('--sample-interval <duration>', 'time between samples, Go-style (e.g. 10s, 500ms); 100ms..1m')
+      .default(10_000, '10s')
+      .argParser(parseInterval),
+  )
+  .addOption(
+    new Option('--node-name <name>', 'node name reported in /statistics and metric labels')
+      .env('NODE_NAME')
+      .default(hostname(), 'NODE_NAME, then the hostname'),
+  )
+  .addOption(
+    new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
+      .default('info')
+      .argParser(parseLogLevel),
+  )
+  .showHelpAfterError('(run with --help for usage)');
+
+program.parse();
+const opts = program.opts<{
+  listen: { host: string; port: number };
+  procPath: string;
+  sampleInterval: number;
+  nodeName: string;
+  logLevel: string;
+}>();
+
+const logger = createLogger({ level: opts.logLevel, name: 'node-agent' });
+try {
+  accessSync(join(opts.procPath, 'stat'), constants.R_OK);
+} catch {
+  // Keep running: the mount may appear later, and /readyz stays 503 until it does.
+  logger.warn({ procPath: opts.procPath }, 'cannot read <proc-path>/stat; will keep trying every interval');
+}
+
+const agent = new NodeAgent({
+  nodeName: opts.nodeName,
+  procPath: opts.procPath,
+  sampleIntervalMs: opts.sampleInterval,
+  clock: systemClock,
+  logger,
+});
+
+let stopping = false;
+function shutdown(signal: string): void {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutting down');
+  setTimeout(() => {
+    logger.warn('listeners did not close in time; exiting anyway');
+    process.exit(0);
+  }, SHUTDOWN_GRACE_MS).unref();
+  agent.stop().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      logger.error({ err }, 'error while closing');
+      process.exit(0);
+    },
+  );
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));
+
+try {
+  agent.startSampling();
+  const address = await agent.listen(opts.listen.host, opts.listen.port);
+  logger.info(
+    { address, node: opts.nodeName, procPath: opts.procPath, sampleIntervalMs: opts.sampleInterval },
+    'node agent listening',
+  );
+} catch (err) {
+  logger.fatal({ err }, `cannot listen on ${opts.listen.host}:${opts.listen.port}`);
+  process.exit(1);
+}

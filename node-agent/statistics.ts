@@ -1,0 +1,67 @@
+// Builds the /statistics document from the series: every window as of the newest good sample.
+
+import type { SampledResource } from '../contracts/index.ts';
+import {
+  type FigureName,
+  figureName,
+  formatRfc3339,
+  SAMPLED_RESOURCES,
+  type Statistics,
+  WINDOWS,
+} from '../contracts/index.ts';
+import { WINDOW_INDEX, type WindowedSeries, WindowValues } from './windowed-series.ts';
+
+export interface FigureReading {
+  /** Figures with data; a window without data is absent. */
+  values: Partial<Record<FigureName, number>>;
+  coverageSeconds: Partial<Record<FigureName, number>>;
+}
+
+const scratch = new WindowValues();
+
+/**
+ * Every figure as of `asOfMs`. Windows are anchored at the newest good sample rather than at the
+ * time of the request, so all figures describe the same instant; the document's age says how old it is.
+ */
+export function readFigures(
+  series: Readonly<Record<SampledResource, WindowedSeries>>,
+  asOfMs: number,
+): FigureReading {
+  const values: Partial<Record<FigureName, number>> = {};
+  const coverageSeconds: Partial<Record<FigureName, number>> = {};
+  for (const resource of SAMPLED_RESOURCES) {
+    series[resource].windows(asOfMs, scratch);
+    for (const window of WINDOWS) {
+      const i = WINDOW_INDEX[window];
+      const value = scratch.value[i]!;
+      if (Number.isNaN(value)) continue;
+      const name = figureName(resource, window);
+      values[name] = round(value, 6);
+      coverageSeconds[name] = round(scratch.coverage[i]!, 3);
+    }
+  }
+  return { values, coverageSeconds };
+}
+
+export function buildStatistics(
+  node: string,
+  series: Readonly<Record<SampledResource, WindowedSeries>>,
+  asOfMs: number,
+  nowMs: number,
+  sampleIntervalMs: number,
+): Statistics {
+  const figures = readFigures(series, asOfMs);
+  return {
+    node,
+    timestamp: formatRfc3339(asOfMs),
+    sampleAgeSeconds: round(Math.max(0, nowMs - asOfMs) / 1000, 3),
+    sampleIntervalSeconds: sampleIntervalMs / 1000,
+    windows: figures.values,
+    coverageSeconds: figures.coverageSeconds,
+  };
+}
+
+function round(value: number, decimals: number): number {
+  const f = 10 ** decimals;
+  return Math.round(value * f) / f;
+}
