@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../common/clock.ts';
 import type { ErrorBody } from '../common/http.ts';
 import { createLogger } from '../common/log.ts';
-import { AGENT_METRICS, parseStatistics, type Statistics } from '../contracts/index.ts';
+import { AGENT_METRICS, type Statistics } from '../contracts/index.ts';
+import { parseStatistics } from '../contracts/statistics-parser.ts';
 import { FakeProc } from '../test/support/fake-proc.ts';
 import { NodeAgent } from './agent.ts';
 

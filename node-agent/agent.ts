@@ -8,7 +8,7 @@ import { AGENT_PATHS } from '../contracts/index.ts';
 import { AgentMetrics } from './metrics.ts';
 import { SampleLoop } from './sample-loop.ts';
 import { NodeSampler, type SampleFailure } from './sampler.ts';
-import { buildStatistics, readFigures } from './statistics.ts';
+import { buildStatistics, type FigureReading, readFigures } from './statistics.ts';
 
 export interface AgentOptions {
   nodeName: string;
@@ -29,6 +29,8 @@ export class NodeAgent {
   readonly server: FastifyInstance;
   private readonly loop: SampleLoop;
   private readonly failureStreak = new Map<string, number>();
+  /** Figures as of the newest sample; they change only when a sample lands, so compute them once per sample. */
+  private cached: { asOf: number; reading: FigureReading } | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.sampler = new NodeSampler({
@@ -39,10 +41,7 @@ export class NodeAgent {
     });
     this.metrics = new AgentMetrics({
       node: opts.nodeName,
-      figures: () => {
-        const asOf = this.sampler.lastGoodSampleMs;
-        return asOf === undefined ? undefined : readFigures(this.sampler.series, asOf);
-      },
+      figures: () => this.figures(),
       sampleAgeSeconds: () => {
         const asOf = this.sampler.lastGoodSampleMs;
         return asOf === undefined ? undefined : Math.max(0, opts.clock.now() - asOf) / 1000;
@@ -63,6 +62,14 @@ export class NodeAgent {
       this.failureStreak.clear();
     }
     return added;
+  }
+
+  /** Every figure as of the newest good sample, or undefined before one. */
+  figures(): FigureReading | undefined {
+    const asOf = this.sampler.lastGoodSampleMs;
+    if (asOf === undefined) return undefined;
+    if (this.cached?.asOf !== asOf) this.cached = { asOf, reading: readFigures(this.sampler.series, asOf) };
+    return this.cached.reading;
   }
 
   get ready(): boolean {
@@ -100,12 +107,13 @@ export class NodeAgent {
   private buildServer(): FastifyInstance {
     const app = createServer({ logger: this.opts.logger, bodyLimit: BODY_LIMIT_BYTES });
     route(app, AGENT_PATHS.statistics, ['GET'], async (_request, reply) => {
+      const figures = this.figures();
       const asOf = this.sampler.lastGoodSampleMs;
-      if (asOf === undefined) {
+      if (figures === undefined || asOf === undefined) {
         return reply.code(503).send(errorBody('Service Unavailable', 'no good sample yet'));
       }
       const { nodeName, clock, sampleIntervalMs } = this.opts;
-      return buildStatistics(nodeName, this.sampler.series, asOf, clock.now(), sampleIntervalMs);
+      return buildStatistics(nodeName, figures, asOf, clock.now(), sampleIntervalMs);
     });
     route(app, AGENT_PATHS.metrics, ['GET'], async (_request, reply) => {
       const text = await this.metrics.registry.metrics();

@@ -45,12 +45,11 @@ export function readFigures(
 
 export function buildStatistics(
   node: string,
-  series: Readonly<Record<SampledResource, WindowedSeries>>,
+  figures: FigureReading,
   asOfMs: number,
   nowMs: number,
   sampleIntervalMs: number,
 ): Statistics {
-  const figures = readFigures(series, asOfMs);
   return {
     node,
     timestamp: formatRfc3339(asOfMs),

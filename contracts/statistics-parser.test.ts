@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseStatistics } from './agent-api.ts';
+import { parseStatistics } from './statistics-parser.ts';
 
 const good = {
   node: 'n1',

@@ -1,0 +1,69 @@
+// Validation of an agent's /statistics document, for its consumers (the controller, the local
+// mode). Kept out of the agent's import graph: the agent only writes the document, and Ajv and
+// the schema builder cost a DaemonSet pod several megabytes it does not need.
+import { type Static, Type } from '@sinclair/typebox';
+import { Ajv } from 'ajv';
+import type { ParsedStatistics, Statistics } from './agent-api.ts';
+import { type FigureName, isFigureName } from './figures.ts';
+import { parseRfc3339 } from './time.ts';
+
+const Fraction = Type.Number({ minimum: 0, maximum: 1 });
+
+export const StatisticsSchema = Type.Object({
+  node: Type.String({ minLength: 1, maxLength: 253 }),
+  timestamp: Type.String({ maxLength: 64 }),
+  sampleAgeSeconds: Type.Number({ minimum: 0 }),
+  sampleIntervalSeconds: Type.Number({ exclusiveMinimum: 0 }),
+  windows: Type.Record(Type.String({ maxLength: 128 }), Fraction),
+  coverageSeconds: Type.Record(Type.String({ maxLength: 128 }), Type.Number({ minimum: 0 })),
+});
+
+// The schema and the interface must describe the same document; this fails to compile if they drift.
+const sameShape: [Static<typeof StatisticsSchema>, Statistics] extends [
+  Statistics,
+  Static<typeof StatisticsSchema>,
+]
+  ? true
+  : never = true;
+void sameShape;
+
+let validate: ReturnType<typeof compile> | undefined;
+function compile() {
+  return new Ajv({ allErrors: false, strict: true }).compile<Statistics>(StatisticsSchema);
+}
+
+/**
+ * Validates a /statistics body from an agent. Unknown figures (a newer agent) are dropped, not
+ * rejected; anything malformed is an error with a reason, never an exception.
+ */
+export function parseStatistics(
+  body: unknown,
+): { ok: true; stats: ParsedStatistics } | { ok: false; error: string } {
+  validate ??= compile();
+  if (!validate(body)) {
+    const e = validate.errors?.[0];
+    return {
+      ok: false,
+      error: `invalid statistics: ${e?.instancePath || '/'} ${e?.message ?? 'is malformed'}`,
+    };
+  }
+  const timestampMs = parseRfc3339(body.timestamp);
+  if (timestampMs === undefined)
+    return { ok: false, error: `invalid statistics: bad timestamp "${body.timestamp}"` };
+  const windows: Partial<Record<FigureName, number>> = {};
+  const coverageSeconds: Partial<Record<FigureName, number>> = {};
+  for (const [name, value] of Object.entries(body.windows)) if (isFigureName(name)) windows[name] = value;
+  for (const [name, value] of Object.entries(body.coverageSeconds))
+    if (isFigureName(name)) coverageSeconds[name] = value;
+  return {
+    ok: true,
+    stats: {
+      node: body.node,
+      timestampMs,
+      sampleAgeSeconds: body.sampleAgeSeconds,
+      sampleIntervalSeconds: body.sampleIntervalSeconds,
+      windows,
+      coverageSeconds,
+    },
+  };
+}

@@ -1,0 +1,159 @@
+// Agent benchmark: per-sample update cost, /statistics latency with a full day of history, and
+// the agent process's RSS after a simulated day — for the image's build and flags, beside the
+// same agent under other runtimes and bare-node baselines, all measured in this run.
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { Agent as HttpAgent, request } from 'node:http';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+// @ts-expect-error: a plain ESM build script without type declarations.
+import { bundle, NODE_FLAGS } from '../build.mjs';
+import type { DayReport } from './agent-day.ts';
+import { fmt, type LatencySummary, mb, summarise, table } from './stats.ts';
+
+const HTTP_REQUESTS = 5_000;
+const WARMUP_REQUESTS = 500;
+const HARNESS = fileURLToPath(new URL('agent-day.ts', import.meta.url));
+
+interface Run {
+  label: string;
+  report: DayReport;
+  statistics: LatencySummary;
+  healthz: LatencySummary;
+  metrics: LatencySummary;
+  rssAfterRequests: number;
+}
+
+async function timeRequests(base: string, path: string): Promise<LatencySummary> {
+  const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  const url = new URL(path, base);
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = request(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve() : reject(new Error(`${path}: ${res.statusCode}`)),
+        );
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  for (let i = 0; i < WARMUP_REQUESTS; i++) await one();
+  const latencies: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < HTTP_REQUESTS; i++) {
+    const t = performance.now();
+    await one();
+    latencies.push(performance.now() - t);
+  }
+  const wall = performance.now() - start;
+  agent.destroy();
+  return summarise(latencies, wall);
+}
+
+async function run(label: string, argv: string[]): Promise<Run> {
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+  const report = JSON.parse(line) as DayReport;
+  const statistics = await timeRequests(report.address, '/statistics');
+  const healthz = await timeRequests(report.address, '/healthz');
+  const metrics = await timeRequests(report.address, '/metrics');
+  child.send('rss');
+  const [{ rss }] = (await once(child, 'message')) as [{ rss: number }];
+  child.send('stop');
+  await once(child, 'exit');
+  return { label, report, statistics, healthz, metrics, rssAfterRequests: rss };
+}
+
+function bareNodeRss(args: string[]): number {
+  const r = spawnSync(
+    process.execPath,
+    [...args, '-e', 'setTimeout(() => console.log(process.memoryUsage().rss), 200)'],
+    {
+      encoding: 'utf8',
+    },
+  );
+  return Number(r.stdout.trim());
+}
+
+export async function runAgentBench(): Promise<void> {
+  console.log('## node agent\n');
+  const flags: string[] = NODE_FLAGS['node-agent'];
+  const built: string = await bundle(HARNESS, 'dist/bench/agent-day.mjs');
+  const runs = [
+    await run(`image: bundle, node ${flags.join(' ')}`, [...flags, built]),
+    await run('bundle, default node flags', [built]),
+    await run('tsx (npm run agent:dev)', ['--import', 'tsx', HARNESS]),
+  ];
+  const image = runs[0]!;
+  console.log(
+    table(
+      ['per-sample cost (image build)', 'ns/op', 'note'],
+      [
+        [
+          'WindowedSeries.add (update; target <= 2000 ns)',
+          fmt(image.report.addNs, 1),
+          `${image.report.addGcs} GCs in 1e6 updates`,
+        ],
+        ['  baseline: 3 typed-array stores', fmt(image.report.floorNs, 1), 'the floor for any ring'],
+        [
+          'whole sample, fixture /proc',
+          fmt(image.report.sampleFixtureNs, 0),
+          'open+read+parse 2 files, 2 updates',
+        ],
+        [
+          'whole sample, real /proc',
+          fmt(image.report.sampleRealNs, 0),
+          'mostly the kernel generating /proc/stat',
+        ],
+      ],
+    ),
+  );
+  console.log();
+  console.log(
+    table(
+      [
+        'runtime',
+        'GET /statistics p50/p99 ms',
+        'req/s',
+        'baseline /healthz p50/p99',
+        'GET /metrics p50/p99',
+        'update ns',
+      ],
+      runs.map((r) => [
+        r.label,
+        `${fmt(r.statistics.p50)} / ${fmt(r.statistics.p99)}`,
+        fmt(r.statistics.opsPerSecond, 0),
+        `${fmt(r.healthz.p50)} / ${fmt(r.healthz.p99)}`,
+        `${fmt(r.metrics.p50)} / ${fmt(r.metrics.p99)}`,
+        fmt(r.report.addNs, 1),
+      ]),
+    ),
+  );
+  console.log(
+    `(${HTTP_REQUESTS} sequential keep-alive requests per endpoint after ${WARMUP_REQUESTS} warm-up; 1 day of history; target /statistics p99 <= 1 ms)\n`,
+  );
+  console.log(
+    table(
+      [
+        'runtime',
+        'RSS at start',
+        'after a simulated day (target <= 60 MB)',
+        'after 16,500 requests',
+        '1d coverage s',
+      ],
+      [
+        ...runs.map((r) => [
+          r.label,
+          mb(r.report.rssStart),
+          mb(r.report.rssAfterDay),
+          mb(r.rssAfterRequests),
+          r.report.coverage1d ?? 'n/a',
+        ]),
+        ['baseline: bare node', mb(bareNodeRss([])), '', '', ''],
+        [`baseline: bare node ${flags.join(' ')}`, mb(bareNodeRss(flags)), '', '', ''],
+      ],
+    ),
+  );
+  console.log();
+}

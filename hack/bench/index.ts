@@ -1,0 +1,21 @@
+// `npm run bench`: every benchmark, each printing its figures beside a baseline measured in the
+// same run. Benchmarks never fail on a number; they report. `npm run bench -- agent` runs one.
+import { cpus } from 'node:os';
+import { runAgentBench } from './agent.ts';
+
+const benches: Record<string, () => Promise<void>> = {
+  agent: runAgentBench,
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !(w in benches));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark(s): ${unknown.join(', ')}; available: ${Object.keys(benches).join(', ')}`);
+  process.exit(2);
+}
+console.log(
+  `# loadwise benchmarks — node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}\n`,
+);
+for (const [name, run] of Object.entries(benches)) {
+  if (wanted.length === 0 || wanted.includes(name)) await run();
+}
