@@ -3,33 +3,10 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CPU_FIELDS } from '../../node-agent/proc-stat.ts';
 
-/** Columns of the aggregate cpu line (USER_HZ ticks). */
-export interface CpuTicks {
-  user: number;
-  nice: number;
-  system: number;
-  idle: number;
-  iowait: number;
-  irq: number;
-  softirq: number;
-  steal: number;
-  guest: number;
-  guest_nice: number;
-}
-
-const ORDER: (keyof CpuTicks)[] = [
-  'user',
-  'nice',
-  'system',
-  'idle',
-  'iowait',
-  'irq',
-  'softirq',
-  'steal',
-  'guest',
-  'guest_nice',
-];
+/** Columns of the aggregate cpu line (USER_HZ ticks), named as the kernel orders them. */
+export type CpuTicks = Record<(typeof CPU_FIELDS)[number], number>;
 
 export class FakeProc {
   readonly dir = mkdtempSync(join(tmpdir(), 'loadwise-proc-'));
@@ -87,7 +64,7 @@ export class FakeProc {
   }
 
   writeStat(): void {
-    const line = ORDER.map((k) => this.ticks[k]).join(' ');
+    const line = CPU_FIELDS.map((k) => this.ticks[k]).join(' ');
     this.write('stat', `cpu  ${line}\ncpu0 ${line}\nintr 1 2 3\nctxt 100\nbtime 1700000000\n`);
   }
 
