@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'native/', '**/fixtures/'] },
+  { ignores: ['node_modules/', 'dist/', 'native/build/', '**/fixtures/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -5,3 +5,4 @@ export * from './figures.ts';
 export * from './metrics.ts';
 export * from './resources.ts';
 export * from './time.ts';
+export * from './vgpu-config.ts';

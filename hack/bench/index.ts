@@ -1,10 +1,12 @@
 // `npm run bench`: every benchmark, each printing its figures beside a baseline measured in the
 // same run. Benchmarks never fail on a number; they report. `npm run bench -- agent` runs one.
 import { cpus } from 'node:os';
+import { runNativeBench } from '../../native/bench.ts';
 import { runAgentBench } from './agent.ts';
 
 const benches: Record<string, () => Promise<void>> = {
   agent: runAgentBench,
+  native: runNativeBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -1,0 +1,128 @@
+// Builds native/ and runs its programs against the fake driver: shared by the tests and the bench.
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { VGPU_CONFIG_DIR_ENV, VGPU_CONFIG_FILE } from '../contracts/vgpu-config.ts';
+
+export const NATIVE_DIR = fileURLToPath(new URL('.', import.meta.url));
+export const BUILD_DIR = join(NATIVE_DIR, 'build');
+export const LIBRARY = join(BUILD_DIR, 'libvcuda-control.so');
+
+const run = promisify(execFile);
+
+/** `make -C native`: the library, the fake driver and NVML, the C test programs and the bench. */
+export async function buildNative(): Promise<void> {
+  await run('make', ['-C', NATIVE_DIR, '-j2', 'all'], { timeout: 120_000, maxBuffer: 16 << 20 });
+}
+
+const created: string[] = [];
+
+/** A fresh config directory, with `text` as its config file when given. */
+export async function configDir(text?: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'loadwise-vgpu-'));
+  created.push(dir);
+  if (text !== undefined) await writeFile(join(dir, VGPU_CONFIG_FILE), text);
+  return dir;
+}
+
+/** Removes every directory `configDir` made. */
+export async function removeConfigDirs(): Promise<void> {
+  const dirs = created.splice(0);
+  await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
+}
+
+/**
+ * The environment a program under test gets: the fake driver on the library path, our library
+ * preloaded (never through /etc/ld.so.preload), and no inherited loadwise or fake settings.
+ */
+export function programEnv(dir: string | undefined, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('LOADWISE_') && !key.startsWith('FAKE_GPU_') && key !== 'LD_PRELOAD')
+      env[key] = value;
+  }
+  env.LD_LIBRARY_PATH = BUILD_DIR;
+  env.LD_PRELOAD = LIBRARY;
+  // No directory given: point at one that does not exist, so a host's real config cannot leak in.
+  env[VGPU_CONFIG_DIR_ENV] = dir ?? join(BUILD_DIR, 'no-such-config-dir');
+  return { ...env, ...extra };
+}
+
+export interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs build/<program> to completion, killed after `timeoutMs`. */
+export async function runProgram(
+  program: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 20_000,
+): Promise<Outcome> {
+  const child = spawn(join(BUILD_DIR, program), args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout = collect(child, 'stdout');
+  const stderr = collect(child, 'stderr');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  try {
+    const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
+    return { code, signal, stdout: stdout(), stderr: stderr() };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Starts build/<program> and resolves once it has printed `ready` on stdout (bounded wait). */
+export async function startUntil(
+  program: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: string,
+  timeoutMs = 10_000,
+): Promise<ChildProcess> {
+  const child = spawn(join(BUILD_DIR, program), args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const stdout = collect(child, 'stdout');
+  const stderr = collect(child, 'stderr');
+  const signal = AbortSignal.timeout(timeoutMs);
+  try {
+    while (!stdout().includes(ready)) {
+      await Promise.race([once(child.stdout!, 'data', { signal }), once(child, 'exit', { signal })]);
+      if (child.exitCode !== null || child.signalCode !== null) break;
+    }
+  } catch {
+    // Timed out: reported below with whatever the program said.
+  }
+  if (!stdout().includes(ready)) {
+    child.kill('SIGKILL');
+    throw new Error(`${program} ${args.join(' ')} never printed "${ready}": ${stdout()} ${stderr()}`);
+  }
+  return child;
+}
+
+/** Kills a child and waits until it is gone. */
+export async function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill(signal);
+  await exited;
+}
+
+function collect(child: ChildProcess, stream: 'stdout' | 'stderr'): () => string {
+  let text = '';
+  child[stream]?.setEncoding('utf8');
+  child[stream]?.on('data', (chunk: string) => {
+    text += chunk;
+  });
+  return () => text;
+}
+
+/** Path of the config file inside a config directory. */
+export function configPath(dir: string): string {
+  return join(dir, VGPU_CONFIG_FILE);
+}
