@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { encodeCount, encodeFraction, type FigureName } from '../../../contracts/index.ts';
+import { decodeNodeFigures } from './node-figures.ts';
+import {
+  filterByLoad,
+  hotValue,
+  type NodeLoad,
+  NEUTRAL_SCORE,
+  pendingFraction,
+  scoreByLoad,
+} from './load-rules.ts';
+import type { RecordedBinding } from './recent-bindings.ts';
+import { DEFAULT_ESTIMATE, type LoadRules } from './rules.ts';
+
+const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
+const MIN = 60_000;
+const GiB = 2 ** 30;
+
+const rules: LoadRules = {
+  predicates: [
+    { figure: 'cpu_usage_avg_5m', limit: 0.65 },
+    { figure: 'mem_usage_avg_5m', limit: 0.75 },
+  ],
+  priorities: [
+    { figure: 'cpu_usage_avg_5m', weight: 0.2 },
+    { figure: 'cpu_usage_max_avg_1h', weight: 0.3 },
+    { figure: 'mem_usage_avg_5m', weight: 0.2 },
+    { figure: 'mem_usage_max_avg_1h', weight: 0.3 },
+  ],
+  hotValue: [
+    { timeRangeMs: 5 * MIN, count: 5 },
+    { timeRangeMs: 1 * MIN, count: 2 },
+  ],
+  validityMs: {
+    cpu_usage_avg_5m: 8 * MIN,
+    mem_usage_avg_5m: 8 * MIN,
+    cpu_usage_max_avg_1h: 8 * MIN,
+    mem_usage_max_avg_1h: 8 * MIN,
+  },
+  hotValueValidityMs: 8 * MIN,
+  staleness: 'allow',
+  estimate: DEFAULT_ESTIMATE,
+  hotValuePenalty: 0.5, // larger than the default, to make the arithmetic visible
+};
+
+function node(
+  figures: Partial<Record<FigureName, [number, number]>>,
+  extra: { hot?: [number, number]; bindings?: RecordedBinding[]; raw?: Record<string, string> } = {},
+): NodeLoad {
+  const annotations: Record<string, string> = { ...extra.raw };
+  for (const [name, [value, ageMs]] of Object.entries(figures)) {
+    annotations[`loadwise.io/${name}`] = encodeFraction(value, NOW - ageMs);
+  }
+  if (extra.hot) annotations['loadwise.io/node_hot_value'] = encodeCount(extra.hot[0], NOW - extra.hot[1]);
+  return {
+    figures: decodeNodeFigures(annotations, { craneKeys: false }),
+    allocatable: { cpuCores: 16, memoryBytes: 64 * GiB },
+    bindings: extra.bindings ?? [],
+  };
+}
+
+const binding = (agoMs: number, cpuCores = 2, memoryBytes = 4 * GiB): RecordedBinding => ({
+  pod: `default/p-${agoMs}`,
+  boundAtMs: NOW - agoMs,
+  demand: { cpuCores, memoryBytes },
+});
+
+describe('filterByLoad', () => {
+  const cases: { name: string; load: NodeLoad; rules?: Partial<LoadRules>; want: true | RegExp }[] = [
+    {
+      name: 'passes a node under every threshold',
+      load: node({ cpu_usage_avg_5m: [0.3, MIN], mem_usage_avg_5m: [0.5, MIN] }),
+      want: true,
+    },
+    {
+      name: 'says which figure is over and by how much',
+      load: node({ cpu_usage_avg_5m: [0.91, MIN] }),
+      want: /^cpu_usage_avg_5m 0\.91 > 0\.65$/,
+    },
+    { name: 'a value at the threshold passes', load: node({ cpu_usage_avg_5m: [0.65, MIN] }), want: true },
+    {
+      name: 'ignores an expired figure under staleness allow',
+      load: node({ cpu_usage_avg_5m: [0.99, 9 * MIN] }),
+      want: true,
+    },
+    {
+      name: 'rejects an expired figure under staleness deny',
+      load: node({ cpu_usage_avg_5m: [0.1, 9 * MIN], mem_usage_avg_5m: [0.1, MIN] }),
+      rules: { staleness: 'deny' },
+      want: /^cpu_usage_avg_5m expired 540s after measurement \(staleness: deny\)$/,
+    },
+    {
+      name: 'rejects a missing figure under staleness deny',
+      load: node({ cpu_usage_avg_5m: [0.1, MIN] }),
+      rules: { staleness: 'deny' },
+      want: /^mem_usage_avg_5m missing/,
+    },
+    { name: 'passes a node with no annotations under allow', load: node({}), want: true },
+    {
+      name: 'never fails on garbage annotations',
+      load: node(
+        {},
+        { raw: { 'loadwise.io/cpu_usage_avg_5m': 'NaN,yesterday', 'loadwise.io/node_hot_value': '-1' } },
+      ),
+      want: true,
+    },
+    {
+      name: 'adds the extender’s own bindings not yet in the figure',
+      // 0.50 measured 1 minute ago; 2 pods bound 30 s ago, 2 cores × 0.85 each on 16 cores = 0.2125.
+      load: node({ cpu_usage_avg_5m: [0.5, MIN] }, { bindings: [binding(30_000), binding(20_000)] }),
+      want: /^cpu_usage_avg_5m 0\.50 \+ 0\.21 pending > 0\.65$/,
+    },
+  ];
+  for (const c of cases) {
+    it(c.name, () => {
+      const verdict = filterByLoad(c.load, { ...rules, ...c.rules }, NOW);
+      if (c.want === true) assert.deepEqual(verdict, { ok: true });
+      else {
+        assert.equal(verdict.ok, false);
+        if (!verdict.ok) assert.match(verdict.reason, c.want);
+      }
+    });
+  }
+});
+
+describe('pendingFraction', () => {
+  it('drops a binding once the figure was measured a settle time after it', () => {
+    const load = node({ cpu_usage_avg_5m: [0.5, MIN] }, { bindings: [binding(7 * MIN), binding(5 * MIN)] });
+    // Measured 1 min ago: the binding 7 min ago settled 2 min ago (counted in), the one 5 min ago has not.
+    assert.equal(pendingFraction(load, 'cpu_usage_avg_5m', rules), (2 * 0.85) / 16);
+    assert.equal(pendingFraction(load, 'mem_usage_avg_5m', rules), (2 * 4 * 0.7) / 64);
+  });
+  it('is 0 without allocatable to divide by', () => {
+    const load = { ...node({}, { bindings: [binding(1000)] }), allocatable: undefined };
+    assert.equal(pendingFraction(load, 'cpu_usage_avg_5m', rules), 0);
+  });
+});
+
+describe('hotValue', () => {
+  it('applies crane’s rule to the extender’s bindings at once', () => {
+    const bindings = [binding(10_000), binding(20_000), binding(30_000), binding(2 * MIN), binding(3 * MIN)];
+    // 5 in 5 min → 1; 3 in 1 min → 1.
+    assert.equal(hotValue(node({}, { bindings }), rules, NOW), 2);
+  });
+  it('adds only bindings newer than a fresh annotated value', () => {
+    const bindings = [binding(4 * MIN), binding(3 * MIN), binding(10_000), binding(5_000)];
+    // Annotated 3 as of 2 min ago; since then 2 bindings, both within the last minute → +1.
+    assert.equal(hotValue(node({}, { hot: [3, 2 * MIN], bindings }), rules, NOW), 4);
+    // An expired annotation is ignored; all 4 own bindings count: 0 + floor(2/2).
+    assert.equal(hotValue(node({}, { hot: [3, 20 * MIN], bindings }), rules, NOW), 1);
+  });
+});
+
+describe('scoreByLoad', () => {
+  const idle = { cpuCores: 0, memoryBytes: 0 };
+  it('is the weighted mean of 1 − usage, scaled to 10', () => {
+    const load = node({
+      cpu_usage_avg_5m: [0.2, MIN],
+      cpu_usage_max_avg_1h: [0.4, MIN],
+      mem_usage_avg_5m: [0.5, MIN],
+      mem_usage_max_avg_1h: [0.5, MIN],
+    });
+    const s = scoreByLoad(load, idle, rules, NOW);
+    const want = ((0.8 * 0.2 + 0.6 * 0.3 + 0.5 * 0.2 + 0.5 * 0.3) / 1.0) * 10;
+    assert.ok(Math.abs(s.exact - want) < 1e-9);
+    assert.equal(s.score, 6);
+  });
+
+  it('drops stale figures from numerator and denominator (crane would count them as idle)', () => {
+    const load = node({ cpu_usage_avg_5m: [0.8, MIN], cpu_usage_max_avg_1h: [0.0, 30 * MIN] });
+    const s = scoreByLoad(load, idle, rules, NOW);
+    assert.deepEqual(s.used, ['cpu_usage_avg_5m']);
+    assert.ok(Math.abs(s.exact - 2) < 1e-9);
+  });
+
+  it('gives a node with nothing fresh a neutral score, not the best', () => {
+    assert.equal(scoreByLoad(node({}), idle, rules, NOW).exact, NEUTRAL_SCORE);
+  });
+
+  it('counts the incoming pod and pending bindings, and takes off the hot value', () => {
+    const figures = { cpu_usage_avg_5m: [0.2, MIN] as [number, number] };
+    const alone = scoreByLoad(node(figures), { cpuCores: 4, memoryBytes: 0 }, rules, NOW);
+    assert.ok(Math.abs(alone.exact - (1 - 0.2 - (4 * 0.85) / 16) * 10) < 1e-9);
+    const busy = scoreByLoad(node(figures, { bindings: [binding(1000), binding(2000)] }), idle, rules, NOW);
+    const pending = (2 * 2 * 0.85) / 16;
+    assert.equal(busy.hotValue, 1);
+    assert.ok(Math.abs(busy.exact - ((1 - 0.2 - pending) * 10 - 0.5)) < 1e-9);
+  });
+
+  it('stays within 0..10', () => {
+    const hot = node({ cpu_usage_avg_5m: [0.99, MIN] }, { hot: [100, MIN] });
+    assert.equal(scoreByLoad(hot, { cpuCores: 64, memoryBytes: 0 }, rules, NOW).score, 0);
+  });
+});

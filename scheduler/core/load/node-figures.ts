@@ -1,0 +1,59 @@
+// A node's load figures as the controller annotated them, decoded once per Node update. A missing
+// or garbled annotation is recorded, never thrown: one bad node must not fail a filter call.
+import {
+  craneAnnotationKey,
+  decodeCount,
+  decodeFraction,
+  type FigureName,
+  figureAnnotationKey,
+  HOT_VALUE,
+  HOT_VALUE_ANNOTATION,
+  NODE_FIGURES,
+} from '../../../contracts/index.ts';
+
+export interface TimedValue {
+  value: number;
+  timestampMs: number;
+}
+
+export interface NodeFigures {
+  figures: Partial<Record<FigureName, TimedValue>>;
+  hotValue?: TimedValue;
+  /** Annotations that were present but could not be read, with why. */
+  invalid: { key: string; error: string }[];
+}
+
+export interface DecodeOptions {
+  /** Also read crane-scheduler's bare keys (`cpu_usage_avg_5m`); loadwise.io/ keys win when both exist. */
+  craneKeys: boolean;
+}
+
+export function decodeNodeFigures(
+  annotations: Readonly<Record<string, string>> | undefined,
+  opts: DecodeOptions,
+): NodeFigures {
+  const result: NodeFigures = { figures: {}, invalid: [] };
+  if (!annotations) return result;
+  const read = (keys: string[], decode: typeof decodeFraction): TimedValue | undefined => {
+    for (const key of keys) {
+      const text = annotations[key];
+      if (text === undefined) continue;
+      const decoded = decode(text);
+      if (decoded.ok) return decoded.annotation;
+      result.invalid.push({ key, error: decoded.error });
+    }
+    return undefined;
+  };
+  for (const figure of NODE_FIGURES) {
+    const keys = [figureAnnotationKey(figure)];
+    if (opts.craneKeys) keys.push(craneAnnotationKey(figure));
+    const value = read(keys, decodeFraction);
+    if (value) result.figures[figure] = value;
+  }
+  const hotKeys = opts.craneKeys
+    ? [HOT_VALUE_ANNOTATION, craneAnnotationKey(HOT_VALUE)]
+    : [HOT_VALUE_ANNOTATION];
+  const hot = read(hotKeys, decodeCount);
+  if (hot) result.hotValue = hot;
+  return result;
+}
