@@ -7,6 +7,7 @@ import Fastify, {
   type HTTPMethods,
   LogController,
   type RouteHandlerMethod,
+  type RouteOptions,
 } from 'fastify';
 import type { Logger } from './log.ts';
 
@@ -19,19 +20,25 @@ export interface ServerOptions {
   logger: Logger;
   /** Largest request body accepted; larger ones get 413. */
   bodyLimit: number;
+  /** Serve HTTPS with this certificate and key instead of HTTP. */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 const ALL_METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 export function createServer(opts: ServerOptions): FastifyInstance {
   const app = Fastify({
+    ...(opts.https ? { https: opts.https } : {}),
     // pino's Logger is fastify's logger; only the declared generics differ.
     loggerInstance: opts.logger as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimit,
     return503OnClosing: true,
     forceCloseConnections: true,
-  });
+    // Strict request schemas: fastify's default Ajv would coerce "all" into ["all"] and strip fields.
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    // The HTTPS variant differs only in its raw server type, which nothing here touches.
+  }) as unknown as FastifyInstance;
   app.addHook('onResponse', (request, reply, done) => {
     request.log.debug(
       { method: request.method, url: request.url, status: reply.statusCode, ms: reply.elapsedTime },
@@ -56,16 +63,17 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
 /**
  * Registers `methods` on `path` and answers every other method with 405 and an Allow header,
- * which fastify alone would answer with 404.
+ * which fastify alone would answer with 404. `options` carries a route's schema and config.
  */
 export function route(
   app: FastifyInstance,
   path: string,
   methods: HTTPMethods[],
   handler: RouteHandlerMethod,
+  options: Pick<RouteOptions, 'schema' | 'config'> = {},
 ): void {
   const allowed = methods.includes('GET') ? [...methods, 'HEAD' as const] : methods;
-  app.route({ method: methods, url: path, handler });
+  app.route({ ...options, method: methods, url: path, handler });
   const others = ALL_METHODS.filter((m) => !allowed.includes(m));
   app.route({
     method: others,

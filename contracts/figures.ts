@@ -42,10 +42,15 @@ export const NODE_FIGURES: readonly FigureName[] = SAMPLED_RESOURCES.flatMap((r)
   WINDOWS.map((w) => figureName(r, w)),
 );
 
-const FIGURE_SET: ReadonlySet<string> = new Set(NODE_FIGURES);
+const FIGURE_INDEX: ReadonlyMap<string, number> = new Map(NODE_FIGURES.map((f, i) => [f, i]));
 
 export function isFigureName(name: string): name is FigureName {
-  return FIGURE_SET.has(name);
+  return FIGURE_INDEX.has(name);
+}
+
+/** Position of a figure in NODE_FIGURES, for code that keeps figures in dense arrays. */
+export function figureIndex(figure: FigureName): number {
+  return FIGURE_INDEX.get(figure)!;
 }
 
 /** Recent bindings on a node (crane-scheduler's hot value): a count, not a fraction. */

@@ -30,3 +30,18 @@ export const SAMPLE_FAILURE_REASONS = [
   'no_progress',
 ] as const;
 export type SampleFailureReason = (typeof SAMPLE_FAILURE_REASONS)[number];
+
+export const EXTENDER_METRICS = {
+  /** Verb calls by `verb` (filter, prioritize, bind) and HTTP `code`. */
+  requests: `${METRIC_PREFIX}extender_requests_total`,
+  /** Verb latency in seconds by `verb`. */
+  requestDuration: `${METRIC_PREFIX}extender_request_duration_seconds`,
+  /** Nodes filtered out, by `reason` (the figure over its threshold, stale, unknown_node). */
+  filterRejections: `${METRIC_PREFIX}extender_filter_rejections_total`,
+  /** Policy file reloads by `result` (ok, invalid). */
+  policyReloads: `${METRIC_PREFIX}extender_policy_reloads_total`,
+  /** Bindings by `result` (ok, error). */
+  bindings: `${METRIC_PREFIX}extender_bindings_total`,
+  /** Nodes in the extender's cache. */
+  cachedNodes: `${METRIC_PREFIX}extender_cached_nodes`,
+} as const;

@@ -18,6 +18,9 @@ export interface TimedValue {
 
 export interface NodeFigures {
   figures: Partial<Record<FigureName, TimedValue>>;
+  /** The same figures dense, by figureIndex(): NaN where absent. The per-call path reads these. */
+  values: Float64Array;
+  timestamps: Float64Array;
   hotValue?: TimedValue;
   /** Annotations that were present but could not be read, with why. */
   invalid: { key: string; error: string }[];
@@ -32,7 +35,12 @@ export function decodeNodeFigures(
   annotations: Readonly<Record<string, string>> | undefined,
   opts: DecodeOptions,
 ): NodeFigures {
-  const result: NodeFigures = { figures: {}, invalid: [] };
+  const result: NodeFigures = {
+    figures: {},
+    values: new Float64Array(NODE_FIGURES.length).fill(Number.NaN),
+    timestamps: new Float64Array(NODE_FIGURES.length).fill(Number.NaN),
+    invalid: [],
+  };
   if (!annotations) return result;
   const read = (keys: string[], decode: typeof decodeFraction): TimedValue | undefined => {
     for (const key of keys) {
@@ -44,12 +52,15 @@ export function decodeNodeFigures(
     }
     return undefined;
   };
-  for (const figure of NODE_FIGURES) {
+  NODE_FIGURES.forEach((figure, i) => {
     const keys = [figureAnnotationKey(figure)];
     if (opts.craneKeys) keys.push(craneAnnotationKey(figure));
     const value = read(keys, decodeFraction);
-    if (value) result.figures[figure] = value;
-  }
+    if (!value) return;
+    result.figures[figure] = value;
+    result.values[i] = value.value;
+    result.timestamps[i] = value.timestampMs;
+  });
   const hotKeys = opts.craneKeys
     ? [HOT_VALUE_ANNOTATION, craneAnnotationKey(HOT_VALUE)]
     : [HOT_VALUE_ANNOTATION];

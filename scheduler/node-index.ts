@@ -1,0 +1,72 @@
+// The extender's view of each node: its figures decoded once per Node update (not once per
+// scheduling call) and its allocatable CPU and memory.
+import type { V1Node } from '@kubernetes/client-node';
+import { parseQuantity } from '../common/quantity.ts';
+import type { PodDemand } from './core/load/demand.ts';
+import { decodeNodeFigures, type NodeFigures } from './core/load/node-figures.ts';
+
+export interface NodeEntry {
+  name: string;
+  resourceVersion: string | undefined;
+  figures: NodeFigures;
+  allocatable: PodDemand | undefined;
+}
+
+export function allocatableOf(node: V1Node): PodDemand | undefined {
+  const cpu = parseQuantity(String(node.status?.allocatable?.cpu ?? ''));
+  const memory = parseQuantity(String(node.status?.allocatable?.memory ?? ''));
+  return cpu && memory && cpu > 0 && memory > 0 ? { cpuCores: cpu, memoryBytes: memory } : undefined;
+}
+
+export function nodeEntry(node: V1Node, craneKeys: boolean): NodeEntry {
+  return {
+    name: node.metadata?.name ?? '',
+    resourceVersion: node.metadata?.resourceVersion,
+    figures: decodeNodeFigures(node.metadata?.annotations, { craneKeys }),
+    allocatable: allocatableOf(node),
+  };
+}
+
+export class NodeIndex {
+  private readonly entries = new Map<string, NodeEntry>();
+
+  constructor(private craneKeys = false) {}
+
+  /** Reading crane's bare keys changes how every node decodes: rebuild lazily from the next updates. */
+  setCraneKeys(craneKeys: boolean, nodes: Iterable<V1Node>): void {
+    if (craneKeys === this.craneKeys) return;
+    this.craneKeys = craneKeys;
+    this.entries.clear();
+    for (const node of nodes) this.upsert(node);
+  }
+
+  upsert(node: V1Node): NodeEntry {
+    const entry = nodeEntry(node, this.craneKeys);
+    this.entries.set(entry.name, entry);
+    return entry;
+  }
+
+  delete(name: string): void {
+    this.entries.delete(name);
+  }
+
+  get(name: string): NodeEntry | undefined {
+    return this.entries.get(name);
+  }
+
+  /**
+   * An entry for a Node object that came in the request (nodeCacheCapable off): reuse the cached
+   * decode when the object is the version already seen.
+   */
+  fromObject(node: V1Node): NodeEntry {
+    const name = node.metadata?.name ?? '';
+    const cached = this.entries.get(name);
+    const version = node.metadata?.resourceVersion;
+    if (cached && version !== undefined && cached.resourceVersion === version) return cached;
+    return nodeEntry(node, this.craneKeys);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
