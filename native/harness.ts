@@ -1,6 +1,7 @@
 // Builds native/ and runs its programs against the fake driver: shared by the tests and the bench.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +15,44 @@ export const LIBRARY = join(BUILD_DIR, 'libvcuda-control.so');
 
 const run = promisify(execFile);
 
-/** `make -C native`: the library, the fake driver and NVML, the C test programs and the bench. */
+/**
+ * `make -C native`: the library, the fake driver and NVML, the C test programs and the bench.
+ * Under flock(1) where there is one: test files may run in parallel, and two makes writing the same
+ * outputs (or one running a program the other is relinking) would break each other.
+ */
 export async function buildNative(): Promise<void> {
-  await run('make', ['-C', NATIVE_DIR, '-j2', 'all'], { timeout: 120_000, maxBuffer: 16 << 20 });
+  const make = ['make', '-C', NATIVE_DIR, '-j2', 'all'];
+  const lock = join(tmpdir(), 'loadwise-native-build.lock');
+  const [command, ...args] = (await onPath('flock')) ? ['flock', lock, ...make] : make;
+  await run(command!, args, { timeout: 120_000, maxBuffer: 16 << 20 });
+}
+
+async function onPath(program: string): Promise<boolean> {
+  try {
+    await run('sh', ['-c', `command -v ${program}`], { timeout: 5_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether a real GPU can be used here: `nvidia-smi -L` exists and lists a GPU. Otherwise the reason,
+ * for the skip message of the real-driver checks.
+ */
+export async function realGpu(): Promise<
+  { ok: true; smi: string; gpus: string } | { ok: false; why: string }
+> {
+  const smi = ['/usr/bin/nvidia-smi', '/usr/local/bin/nvidia-smi'].find((p) => existsSync(p));
+  const command = smi ?? ((await onPath('nvidia-smi')) ? 'nvidia-smi' : undefined);
+  if (command === undefined) return { ok: false, why: 'nvidia-smi not found' };
+  try {
+    const { stdout } = await run(command, ['-L'], { timeout: 30_000 });
+    if (!/^GPU \d+/m.test(stdout)) return { ok: false, why: `nvidia-smi -L lists no GPU: ${stdout.trim()}` };
+    return { ok: true, smi: command, gpus: stdout.trim() };
+  } catch (error) {
+    return { ok: false, why: `nvidia-smi -L failed: ${String(error).split('\n')[0]}` };
+  }
 }
 
 const created: string[] = [];
@@ -57,6 +93,20 @@ export interface Outcome {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * programEnv for the real driver: the same, but with the library path the tests were started with
+ * (where a GPU machine may keep its libcuda.so.1), not the fake's.
+ */
+export function realDriverEnv(
+  dir: string | undefined,
+  extra: Record<string, string> = {},
+): NodeJS.ProcessEnv {
+  const env = programEnv(dir, extra);
+  if (process.env.LD_LIBRARY_PATH === undefined) delete env.LD_LIBRARY_PATH;
+  else env.LD_LIBRARY_PATH = process.env.LD_LIBRARY_PATH;
+  return env;
 }
 
 /** Runs build/<program> to completion, killed after `timeoutMs`. */

@@ -1,6 +1,7 @@
 // libvcuda-control.so against the fake CUDA driver and NVML (native/fake/), through LD_PRELOAD:
 // every C program here is linked to "libcuda.so.1" like a real CUDA program, and our library is put
-// in front of it. Nothing needs a GPU; the real-driver check at the end skips without one.
+// in front of it. Nothing needs a GPU; the real-driver checks (here at the end, and
+// real-gpu.test.ts) skip without one.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -24,6 +25,8 @@ import {
   kill,
   type Outcome,
   programEnv,
+  realDriverEnv,
+  realGpu,
   removeConfigDirs,
   runProgram,
   startUntil,
@@ -328,21 +331,20 @@ describe('compute throttle', () => {
   });
 });
 
+// More real-driver checks (memory, throttle, launch cost) are in real-gpu.test.ts.
+const gpu = await realGpu();
+
 describe('on a real GPU', () => {
-  const smi = ['/usr/bin/nvidia-smi', '/usr/local/bin/nvidia-smi'].find((p) => existsSync(p));
   it(
     'nvidia-smi inside the limit shows the container its share',
-    {
-      skip: smi === undefined ? 'no GPU here (nvidia-smi not found): real-driver checks skipped' : false,
-    },
+    { skip: gpu.ok ? false : `no GPU here (${gpu.why}): real-driver checks skipped` },
     async () => {
+      assert.ok(gpu.ok);
       const dir = await configDir(config(GiB));
-      const env = programEnv(dir);
-      delete env.LD_LIBRARY_PATH; // the real driver, not the fake
       const { stdout } = await promisify(execFile)(
-        smi!,
+        gpu.smi,
         ['--query-gpu=memory.total', '--format=csv,noheader,nounits', '-i', '0'],
-        { env, timeout: 30_000 },
+        { env: realDriverEnv(dir), timeout: 30_000 },
       );
       assert.equal(Number(stdout.trim()), 1024, stdout);
     },

@@ -1,10 +1,11 @@
-/* A fake libcuda.so.1: devices with memory, and kernels as busy time on a per-device timeline.
- * A launch is queued behind the previous kernel and takes blocks x FAKE_GPU_NS_PER_BLOCK ns; like a
- * real driver, launching blocks once more than FAKE_GPU_QUEUE_NS of work is queued. Busy time is
- * exact: kernels run back to back from max(launch time, end of queue), so everything queued beyond
- * "now" is still to run, and the busy time so far is all work queued minus that remainder.
+/* A fake libcuda.so.1: devices with memory, and kernels as busy time on a per-device timeline
+ * (fake_timeline.c; shared by processes when FAKE_GPU_SHARED_STATE names a file). A launch is
+ * queued behind the previous kernel and takes blocks x FAKE_GPU_NS_PER_BLOCK ns; like a real
+ * driver, launching blocks once more than FAKE_GPU_QUEUE_NS of work is queued. Memory is per
+ * process. Modules, functions and events: fake_module.c.
  * Environment: FAKE_GPU_COUNT (1), FAKE_GPU_MEMORY (16 GiB), FAKE_GPU_NS_PER_BLOCK (1000),
- * FAKE_GPU_QUEUE_NS (5 ms), FAKE_GPU_GRAPH_NS (200 us per graph launch). */
+ * FAKE_GPU_QUEUE_NS (5 ms), FAKE_GPU_GRAPH_NS (200 us per graph launch), FAKE_GPU_SMS (100, the
+ * multiprocessor count cuDeviceGetAttribute reports), FAKE_GPU_SHARED_STATE (unset). */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdlib.h>
@@ -13,18 +14,18 @@
 
 #include "../src/cuda_types.h"
 #include "fake_gpu.h"
+#include "fake_module.h"
+#include "fake_timeline.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define MAX_DEV 8
 #define MAX_ALLOCS 8192
 #define CUDA_ERROR_INVALID_DEVICE 101
 #define CUDA_ERROR_INVALID_CONTEXT 201
+#define CUDA_ERROR_INVALID_HANDLE 400
 
 typedef struct {
-    pthread_mutex_t mu;
     uint64_t used;
-    uint64_t busy_until;
-    uint64_t queued_ns; /* all kernel time ever launched */
 } device;
 
 typedef struct {
@@ -41,6 +42,7 @@ static uint64_t next_addr = 0x700000000000ULL;
 static int count = 1;
 static uint64_t total = 16ULL << 30, ns_per_block = 1000, queue_ns = 5000000, graph_ns = 200000;
 static __thread int current = -1;
+static int sms = 100;
 
 static uint64_t env_u64(const char *name, uint64_t fallback) {
     const char *v = getenv(name);
@@ -54,7 +56,8 @@ __attribute__((constructor)) static void setup(void) {
     ns_per_block = env_u64("FAKE_GPU_NS_PER_BLOCK", ns_per_block);
     queue_ns = env_u64("FAKE_GPU_QUEUE_NS", queue_ns);
     graph_ns = env_u64("FAKE_GPU_GRAPH_NS", graph_ns);
-    for (int i = 0; i < MAX_DEV; i++) pthread_mutex_init(&devs[i].mu, NULL);
+    sms = (int)env_u64("FAKE_GPU_SMS", (uint64_t)sms);
+    ft_setup(queue_ns);
 }
 
 EXPORT uint64_t fakeNowNs(void) {
@@ -130,18 +133,39 @@ EXPORT CUresult cuCtxGetDevice(CUdevice *dev) {
     *dev = current;
     return CUDA_SUCCESS;
 }
-/* Waits for the device to drain: GPU time passing is what this fake models. */
-EXPORT CUresult cuCtxSynchronize(void) {
-    if (current < 0) return CUDA_ERROR_INVALID_CONTEXT;
-    device *d = &devs[current];
-    pthread_mutex_lock(&d->mu);
-    uint64_t until = d->busy_until;
-    pthread_mutex_unlock(&d->mu);
+EXPORT int fakeCurrentDevice(void) { return current; }
+
+/* Sleeps until fakeNowNs() reaches `until`: GPU time passing is what this fake models. */
+EXPORT void fakeWaitUntil(uint64_t until) {
     uint64_t now = fakeNowNs();
     if (until > now) {
         struct timespec ts = {(time_t)((until - now) / 1000000000ULL), (long)((until - now) % 1000000000ULL)};
         nanosleep(&ts, NULL);
     }
+}
+
+/* Waits for this process's work on the device (its context's), not other processes'. */
+EXPORT CUresult cuCtxSynchronize(void) {
+    if (current < 0) return CUDA_ERROR_INVALID_CONTEXT;
+    fakeWaitUntil(ft_process_done(current));
+    return CUDA_SUCCESS;
+}
+
+/* The primary context, as the CUDA runtime uses it: the fake has one context per device anyway. */
+EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *ctx, CUdevice dev) {
+    if (dev < 0 || dev >= count) return CUDA_ERROR_INVALID_DEVICE;
+    *ctx = (CUcontext)(uintptr_t)(dev + 1);
+    return CUDA_SUCCESS;
+}
+EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
+    return dev < 0 || dev >= count ? CUDA_ERROR_INVALID_DEVICE : CUDA_SUCCESS;
+}
+
+#define CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT 16
+EXPORT CUresult cuDeviceGetAttribute(int *value, int attribute, CUdevice dev) {
+    if (dev < 0 || dev >= count) return CUDA_ERROR_INVALID_DEVICE;
+    if (attribute != CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT) return CUDA_ERROR_INVALID_VALUE;
+    *value = sms;
     return CUDA_SUCCESS;
 }
 
@@ -294,54 +318,44 @@ EXPORT CUresult cuDeviceTotalMem(unsigned int *bytes, CUdevice dev) {
 /* ---- kernels as busy time ---- */
 static CUresult run(uint64_t ns) {
     if (current < 0) return CUDA_ERROR_INVALID_CONTEXT;
-    device *d = &devs[current];
-    uint64_t now = fakeNowNs();
-    pthread_mutex_lock(&d->mu);
-    /* A full queue makes the launch wait, as a real driver's does. */
-    while (d->busy_until > now + queue_ns) {
-        uint64_t wait = d->busy_until - queue_ns - now;
-        pthread_mutex_unlock(&d->mu);
-        struct timespec ts = {(time_t)(wait / 1000000000ULL), (long)(wait % 1000000000ULL)};
-        nanosleep(&ts, NULL);
-        now = fakeNowNs();
-        pthread_mutex_lock(&d->mu);
-    }
-    if (ns > 0) {
-        d->busy_until = (d->busy_until > now ? d->busy_until : now) + ns;
-        d->queued_ns += ns;
-    }
-    pthread_mutex_unlock(&d->mu);
+    ft_enqueue(current, ns);
     return CUDA_SUCCESS;
 }
 
-EXPORT uint64_t fakeGpuBusyNs(int dev) {
-    if (dev < 0 || dev >= MAX_DEV) return 0;
-    device *d = &devs[dev];
-    pthread_mutex_lock(&d->mu);
-    uint64_t now = fakeNowNs();
-    uint64_t ahead = d->busy_until > now ? d->busy_until - now : 0;
-    uint64_t busy = d->queued_ns - ahead;
-    pthread_mutex_unlock(&d->mu);
-    return busy;
+EXPORT uint64_t fakeGpuBusyNs(int dev) { return dev >= 0 && dev < count ? ft_busy(dev) : 0; }
+EXPORT uint64_t fakeGpuProcessBusyNs(int dev, int pid) {
+    return dev >= 0 && dev < count ? ft_process_busy(dev, pid) : 0;
+}
+EXPORT int fakeGpuProcesses(int dev, int *pids, uint64_t *since_ns, int max) {
+    return dev >= 0 && dev < count ? ft_processes(dev, pids, since_ns, max) : 0;
 }
 
 static uint64_t blocks(unsigned gx, unsigned gy, unsigned gz) { return (uint64_t)gx * gy * gz; }
 
+/* NULL stands for "some kernel" in the tests that need none; anything else must be a real handle. */
+#define FUNCTION_OK(f)                                                   \
+    do {                                                                 \
+        if ((f) != NULL && !fm_function_ok(f)) return CUDA_ERROR_INVALID_HANDLE; \
+    } while (0)
+
 EXPORT CUresult cuLaunchKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by,
                                unsigned bz, unsigned shmem, CUstream s, void **params, void **extra) {
     COUNT(cuLaunchKernel);
-    (void)f, (void)bx, (void)by, (void)bz, (void)shmem, (void)s, (void)params, (void)extra;
+    (void)bx, (void)by, (void)bz, (void)shmem, (void)s, (void)params, (void)extra;
+    FUNCTION_OK(f);
     return run(blocks(gx, gy, gz) * ns_per_block);
 }
 EXPORT CUresult cuLaunchKernelEx(const CUlaunchConfig *c, CUfunction f, void **params, void **extra) {
     COUNT(cuLaunchKernelEx);
-    (void)f, (void)params, (void)extra;
+    (void)params, (void)extra;
+    FUNCTION_OK(f);
     return run(blocks(c->gridDimX, c->gridDimY, c->gridDimZ) * ns_per_block);
 }
 EXPORT CUresult cuLaunchCooperativeKernel(CUfunction f, unsigned gx, unsigned gy, unsigned gz, unsigned bx,
                                           unsigned by, unsigned bz, unsigned shmem, CUstream s, void **params) {
     COUNT(cuLaunchCooperativeKernel);
-    (void)f, (void)bx, (void)by, (void)bz, (void)shmem, (void)s, (void)params;
+    (void)bx, (void)by, (void)bz, (void)shmem, (void)s, (void)params;
+    FUNCTION_OK(f);
     return run(blocks(gx, gy, gz) * ns_per_block);
 }
 EXPORT CUresult cuGraphLaunch(CUgraphExec g, CUstream s) {

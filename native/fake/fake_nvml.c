@@ -76,54 +76,84 @@ EXPORT nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *
     return NVML_SUCCESS;
 }
 
-/* Utilisation since the previous call of the same query: each query keeps its own checkpoint
- * (the fake has one sampler calling it, as the library under test is). The first call has no
- * window yet and reports nothing. */
+/* Utilisation since the previous call of the same query by the same thread: each thread keeps its
+ * own checkpoints, so the library's sampler and a test program that reads NVML itself do not steal
+ * each other's windows. The first call has no window yet and reports nothing. */
 typedef struct {
     uint64_t at_ns;
     uint64_t busy_ns;
 } checkpoint;
 
-static checkpoint process_cp[8], device_cp[8];
+#define MAX_DEV 8
+#define MAX_PROCS 64
 
-static int since(checkpoint *cp, int dev, unsigned *percent) {
-    uint64_t now = fakeNowNs(), busy = fakeGpuBusyNs(dev);
-    checkpoint last = cp[dev];
-    cp[dev] = (checkpoint){now, busy};
-    if (last.at_ns == 0 || now <= last.at_ns) return 0;
-    uint64_t span = now - last.at_ns, used = busy - last.busy_ns;
-    *percent = (unsigned)((used * 100 + span / 2) / span);
-    if (*percent > 100) *percent = 100;
-    return 1;
+static __thread checkpoint device_cp[MAX_DEV];
+
+static unsigned percent_of(uint64_t used, uint64_t span) {
+    unsigned percent = (unsigned)((used * 100 + span / 2) / span);
+    return percent > 100 ? 100 : percent;
 }
 
 EXPORT nvmlReturn_t nvmlDeviceGetUtilizationRates(nvmlDevice_t d, nvmlUtilization_t *u) {
     int dev = dev_of(d);
     if (dev < 0) return NVML_ERROR_INVALID_ARGUMENT;
-    unsigned percent = 0;
-    since(device_cp, dev, &percent);
-    u->gpu = percent;
+    uint64_t now = fakeNowNs(), busy = fakeGpuBusyNs(dev);
+    checkpoint last = device_cp[dev];
+    device_cp[dev] = (checkpoint){now, busy};
+    u->gpu = last.at_ns == 0 || now <= last.at_ns ? 0 : percent_of(busy - last.busy_ns, now - last.at_ns);
     u->memory = 0;
     return NVML_SUCCESS;
 }
 
-/* One sample for this process, as the real call reports per-process SM use since the caller's
- * last sample time (CLOCK_REALTIME microseconds); NOT_FOUND when nothing ran. */
+/* Per-process windows: one start time per device and thread, one busy figure per pid. */
+typedef struct {
+    int pid;
+    uint64_t busy_ns;
+} process_cp;
+
+static __thread struct {
+    uint64_t at_ns;
+    int n;
+    process_cp procs[MAX_PROCS];
+} window[MAX_DEV];
+
+/* One sample per process that ran kernels since the caller's previous query, as the real call
+ * reports per-process SM use since the caller's last sample time (CLOCK_REALTIME microseconds);
+ * NOT_FOUND when nothing ran. */
 EXPORT nvmlReturn_t nvmlDeviceGetProcessUtilization(nvmlDevice_t d, nvmlProcessUtilizationSample_t *s,
                                                     unsigned int *n, unsigned long long last_seen_us) {
     (void)last_seen_us;
     int dev = dev_of(d);
     if (dev < 0) return NVML_ERROR_INVALID_ARGUMENT;
-    if (s == NULL || *n < 1) {
-        *n = 1;
+    int pids[MAX_PROCS];
+    uint64_t since[MAX_PROCS];
+    int np = fakeGpuProcesses(dev, pids, since, MAX_PROCS);
+    if (s == NULL || *n < (unsigned)(np > 0 ? np : 1)) {
+        *n = (unsigned)(np > 0 ? np : 1);
         return NVML_ERROR_INSUFFICIENT_SIZE;
     }
-    unsigned percent = 0;
-    if (!since(process_cp, dev, &percent) || percent == 0) return NVML_ERROR_NOT_FOUND;
+    uint64_t now = fakeNowNs(), opened = window[dev].at_ns;
     struct timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
     unsigned long long now_us = (unsigned long long)rt.tv_sec * 1000000ULL + (unsigned long long)rt.tv_nsec / 1000;
-    s[0] = (nvmlProcessUtilizationSample_t){(unsigned)getpid(), now_us, percent, 0, 0, 0};
-    *n = 1;
+    process_cp next[MAX_PROCS];
+    unsigned out = 0;
+    for (int i = 0; i < np; i++) {
+        uint64_t busy = fakeGpuProcessBusyNs(dev, pids[i]);
+        next[i] = (process_cp){pids[i], busy};
+        if (opened == 0 || now <= opened) continue;
+        int known = -1;
+        for (int j = 0; j < window[dev].n; j++)
+            if (window[dev].procs[j].pid == pids[i]) known = j;
+        /* A pid unknown to the window counts from zero if it started launching inside it. */
+        uint64_t before = known >= 0 ? window[dev].procs[known].busy_ns : since[i] >= opened ? 0 : busy;
+        unsigned percent = percent_of(busy - before, now - opened);
+        if (percent > 0) s[out++] = (nvmlProcessUtilizationSample_t){(unsigned)pids[i], now_us, percent, 0, 0, 0};
+    }
+    window[dev].at_ns = now;
+    window[dev].n = np;
+    memcpy(window[dev].procs, next, sizeof(next[0]) * (size_t)np);
+    if (out == 0) return NVML_ERROR_NOT_FOUND;
+    *n = out;
     return NVML_SUCCESS;
 }

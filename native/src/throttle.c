@@ -228,6 +228,10 @@ static void *sampler_main(void *arg) {
 }
 
 static void start_sampler(void) {
+    /* A process that launches before it allocates must still be in the region's pid list, or the
+     * sampler would not count its utilisation towards the container's (and the limit would hold
+     * per process, not for the container). */
+    (void)lw_my_slot();
     int expected = 0;
     if (!atomic_compare_exchange_strong(&sampler_started, &expected, 1)) return;
     /* The application's signals belong to its own threads. */
