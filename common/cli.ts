@@ -1,6 +1,6 @@
 // Parsers for command-line values shared by every component's flags. Each throws an
 // InvalidArgumentError, which commander prints as "error: option '--x' argument ... is invalid".
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from './duration.ts';
 import { LOG_LEVELS } from './log.ts';
 
@@ -44,4 +44,16 @@ export function parseLogLevel(text: string): string {
     throw new InvalidArgumentError(`expected one of ${LOG_LEVELS.join(', ')}, got "${text}"`);
   }
   return text;
+}
+
+/** `--listen HOST:PORT`, defaulting to all interfaces on `port`. */
+export function listenOption(port: number, what: string): Option {
+  return new Option('--listen <host:port>', `address for ${what}`)
+    .default(parseListen(`0.0.0.0:${port}`), `0.0.0.0:${port}`)
+    .argParser(parseListen);
+}
+
+/** `--log-level LEVEL`: structured JSON logs on stdout at this level and above. */
+export function logLevelOption(): Option {
+  return new Option('--log-level <level>', LOG_LEVELS.join(', ')).default('info').argParser(parseLogLevel);
 }

@@ -1,6 +1,7 @@
 // The shared contracts: every string that crosses a component boundary is spelled in this folder.
 export * from './agent-api.ts';
 export * from './annotations.ts';
+export * from './controller.ts';
 export * from './extender-api.ts';
 export * from './figures.ts';
 export * from './metrics.ts';

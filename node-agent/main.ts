@@ -3,15 +3,15 @@ import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { parseListen, parseLogLevel, parsePositiveDuration } from '../common/cli.ts';
+import { listenOption, logLevelOption, parsePositiveDuration } from '../common/cli.ts';
 import { systemClock } from '../common/clock.ts';
+import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
 import { AGENT_DEFAULT_PORT } from '../contracts/index.ts';
 import { NodeAgent } from './agent.ts';
 
 const MIN_INTERVAL_MS = 100;
 const MAX_INTERVAL_MS = 60_000;
-const SHUTDOWN_GRACE_MS = 1500;
 
 function parseInterval(text: string): number {
   const ms = parsePositiveDuration(text);
@@ -28,11 +28,7 @@ const program = new Command()
     "loadwise node agent: samples this node's real CPU and memory use from /proc into an in-memory " +
       'day of history and serves the windows on /statistics (JSON) and /metrics (Prometheus).',
   )
-  .addOption(
-    new Option('--listen <host:port>', 'address for /statistics, /metrics, /healthz and /readyz')
-      .default(parseListen(`0.0.0.0:${AGENT_DEFAULT_PORT}`), `0.0.0.0:${AGENT_DEFAULT_PORT}`)
-      .argParser(parseListen),
-  )
+  .addOption(listenOption(AGENT_DEFAULT_PORT, '/statistics, /metrics, /healthz and /readyz'))
   .addOption(
     new Option(
       '--proc-path <dir>',
@@ -49,11 +45,7 @@ const program = new Command()
       .env('NODE_NAME')
       .default(hostname(), 'NODE_NAME, then the hostname'),
   )
-  .addOption(
-    new Option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent')
-      .default('info')
-      .argParser(parseLogLevel),
-  )
+  .addOption(logLevelOption())
   .showHelpAfterError('(run with --help for usage)');
 
 program.parse();
@@ -81,25 +73,7 @@ const agent = new NodeAgent({
   logger,
 });
 
-let stopping = false;
-function shutdown(signal: string): void {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutting down');
-  setTimeout(() => {
-    logger.warn('listeners did not close in time; exiting anyway');
-    process.exit(0);
-  }, SHUTDOWN_GRACE_MS).unref();
-  agent.stop().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      logger.error({ err }, 'error while closing');
-      process.exit(0);
-    },
-  );
-}
-process.on('SIGTERM', () => shutdown('SIGTERM'));
-process.on('SIGINT', () => shutdown('SIGINT'));
+exitOnSignals(logger, () => agent.stop());
 
 try {
   agent.startSampling();

@@ -1,0 +1,304 @@
+// The scheduling policy file, shared by the controller (which figures to write, how long they stay
+// valid, the hot-value rule) and the extender (thresholds, weights). Two spellings are accepted:
+// loadwise's own `SchedulerPolicy`, and crane-scheduler's `DynamicSchedulerPolicy` unchanged, so a
+// crane installation can switch over with its existing file.
+import { readFile } from 'node:fs/promises';
+import { type Static, type TSchema, Type } from '@sinclair/typebox';
+import { Ajv, type ErrorObject } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { isFigureName } from '../contracts/figures.ts';
+import { parseDuration } from './duration.ts';
+
+/** Where components look for the policy unless told otherwise (relative to the working directory). */
+export const DEFAULT_POLICY_PATH = 'configs/policy.yaml';
+
+export const POLICY_API_VERSION = 'loadwise.io/v1alpha1';
+export const POLICY_KIND = 'SchedulerPolicy';
+export const CRANE_POLICY_API_VERSION = 'scheduler.policy.crane.io/v1alpha1';
+export const CRANE_POLICY_KIND = 'DynamicSchedulerPolicy';
+
+/**
+ * Grace a figure keeps beyond its sync period before it counts as expired. crane-scheduler adds
+ * the same five minutes (its `ExtraActivePeriod`), so one policy file means the same on both.
+ */
+export const EXTRA_ACTIVE_PERIOD_MS = 5 * 60_000;
+
+/** Largest policy file read; a policy is a few hundred bytes. */
+const MAX_POLICY_BYTES = 1024 * 1024;
+
+export interface SyncPolicy {
+  name: string;
+  periodMs: number;
+}
+export interface PredicatePolicy {
+  name: string;
+  /** Threshold as a fraction 0..1 (the file's maxLimitPercent / crane's maxLimitPecent). */
+  maxLimitPercent: number;
+}
+export interface PriorityPolicy {
+  name: string;
+  weight: number;
+}
+export interface HotValuePolicy {
+  timeRangeMs: number;
+  count: number;
+}
+
+/** How a new pod's load is estimated until the node's figures show it (extender). */
+export interface EstimatePolicy {
+  /** Share of max(request, limit) expected in use, per resource. */
+  cpuFactor?: number;
+  memoryFactor?: number;
+  /** How long after a binding a figure is taken to include the pod. */
+  settleMs?: number;
+}
+
+export interface SchedulerPolicy {
+  /** Which spelling the file used. */
+  format: 'loadwise' | 'crane';
+  syncPolicy: SyncPolicy[];
+  predicate: PredicatePolicy[];
+  priority: PriorityPolicy[];
+  hotValue: HotValuePolicy[];
+  // loadwise's own settings; absent from a crane file. Undefined means the extender's default.
+  /** What a missing or expired figure means for the filter: pass (allow) or reject (deny). */
+  staleness?: 'allow' | 'deny';
+  estimate?: EstimatePolicy;
+  /** Score points (of 10) taken off per unit of hot value. */
+  hotValuePenalty?: number;
+}
+
+export type PolicyResult =
+  { ok: true; policy: SchedulerPolicy; warnings: string[] } | { ok: false; error: string };
+
+const Name = Type.String({ pattern: '^[a-z][a-z0-9_]*$', maxLength: 128 });
+const Duration = Type.String({ minLength: 1, maxLength: 64 });
+const Entries = <T extends TSchema>(item: T) => Type.Array(item, { maxItems: 256 });
+const Strict = { additionalProperties: false } as const;
+
+const LoadwisePolicySchema = Type.Object(
+  {
+    apiVersion: Type.Literal(POLICY_API_VERSION),
+    kind: Type.Literal(POLICY_KIND),
+    metadata: Type.Optional(Type.Object({ name: Type.Optional(Type.String()) })),
+    syncPolicy: Entries(Type.Object({ name: Name, period: Duration }, Strict)),
+    predicate: Type.Optional(
+      Entries(Type.Object({ name: Name, maxLimitPercent: Type.Number({ minimum: 0 }) }, Strict)),
+    ),
+    priority: Type.Optional(
+      Entries(Type.Object({ name: Name, weight: Type.Number({ minimum: 0 }) }, Strict)),
+    ),
+    hotValue: Type.Optional(
+      Entries(Type.Object({ timeRange: Duration, count: Type.Integer({ minimum: 1 }) }, Strict)),
+    ),
+    staleness: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')])),
+    estimate: Type.Optional(
+      Type.Object(
+        {
+          cpuFactor: Type.Optional(Type.Number({ minimum: 0, maximum: 4 })),
+          memoryFactor: Type.Optional(Type.Number({ minimum: 0, maximum: 4 })),
+          settle: Type.Optional(Duration),
+        },
+        Strict,
+      ),
+    ),
+    hotValuePenalty: Type.Optional(Type.Number({ minimum: 0, maximum: 10 })),
+  },
+  Strict,
+);
+
+// crane decodes its file leniently (unknown fields are ignored), so this schema does too: a file
+// that crane accepts must load here unchanged.
+const CranePolicySchema = Type.Object({
+  apiVersion: Type.Literal(CRANE_POLICY_API_VERSION),
+  kind: Type.Literal(CRANE_POLICY_KIND),
+  spec: Type.Object({
+    syncPolicy: Entries(Type.Object({ name: Name, period: Duration })),
+    predicate: Type.Optional(
+      Entries(Type.Object({ name: Name, maxLimitPecent: Type.Number({ minimum: 0 }) })),
+    ),
+    priority: Type.Optional(Entries(Type.Object({ name: Name, weight: Type.Number({ minimum: 0 }) }))),
+    hotValue: Type.Optional(
+      Entries(Type.Object({ timeRange: Duration, count: Type.Integer({ minimum: 1 }) })),
+    ),
+  }),
+});
+
+type LoadwisePolicyFile = Static<typeof LoadwisePolicySchema>;
+type LoadwiseExtras = Pick<LoadwisePolicyFile, 'staleness' | 'estimate' | 'hotValuePenalty'>;
+type CranePolicyFile = Static<typeof CranePolicySchema>;
+
+const ajv = new Ajv({ allErrors: false, strict: true });
+const validateLoadwise = ajv.compile<LoadwisePolicyFile>(LoadwisePolicySchema);
+const validateCrane = ajv.compile<CranePolicyFile>(CranePolicySchema);
+
+function schemaError(origin: string, errors: ErrorObject[] | null | undefined): string {
+  const e = errors?.[0];
+  if (!e) return `${origin}: invalid policy`;
+  const where = e.instancePath || '/';
+  if (e.keyword === 'additionalProperties') {
+    return `${origin}: ${where}: unknown field "${String(e.params.additionalProperty)}"`;
+  }
+  if (e.keyword === 'const') return `${origin}: ${where} must be "${String(e.params.allowedValue)}"`;
+  return `${origin}: ${where} ${e.message ?? 'is invalid'}`;
+}
+
+/** Parses and validates policy YAML. Never throws: a bad file is an error with a readable reason. */
+export function parsePolicy(text: string, origin = 'policy'): PolicyResult {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 });
+  } catch (err: unknown) {
+    return { ok: false, error: `${origin}: not valid YAML: ${(err as Error).message.split('\n')[0]}` };
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    return { ok: false, error: `${origin}: expected a mapping with apiVersion and kind` };
+  }
+  const header = doc as { apiVersion?: unknown; kind?: unknown };
+  let raw: {
+    format: SchedulerPolicy['format'];
+    syncPolicy: Array<{ name: string; period: string }>;
+    predicate: Array<{ name: string; limit: number; field: string }>;
+    priority: Array<{ name: string; weight: number }>;
+    hotValue: Array<{ timeRange: string; count: number }>;
+    extras?: LoadwiseExtras;
+  };
+  if (header.apiVersion === CRANE_POLICY_API_VERSION || header.kind === CRANE_POLICY_KIND) {
+    if (!validateCrane(doc)) return { ok: false, error: schemaError(origin, validateCrane.errors) };
+    const { spec } = doc;
+    raw = {
+      format: 'crane',
+      syncPolicy: spec.syncPolicy,
+      predicate: (spec.predicate ?? []).map((p) => ({
+        name: p.name,
+        limit: p.maxLimitPecent,
+        field: 'maxLimitPecent',
+      })),
+      priority: spec.priority ?? [],
+      hotValue: spec.hotValue ?? [],
+    };
+  } else {
+    if (!validateLoadwise(doc)) return { ok: false, error: schemaError(origin, validateLoadwise.errors) };
+    raw = {
+      format: 'loadwise',
+      syncPolicy: doc.syncPolicy,
+      predicate: (doc.predicate ?? []).map((p) => ({
+        name: p.name,
+        limit: p.maxLimitPercent,
+        field: 'maxLimitPercent',
+      })),
+      priority: doc.priority ?? [],
+      hotValue: doc.hotValue ?? [],
+      extras: { staleness: doc.staleness, estimate: doc.estimate, hotValuePenalty: doc.hotValuePenalty },
+    };
+  }
+  return finish(raw, origin);
+}
+
+function finish(
+  raw: {
+    format: SchedulerPolicy['format'];
+    syncPolicy: Array<{ name: string; period: string }>;
+    predicate: Array<{ name: string; limit: number; field: string }>;
+    priority: Array<{ name: string; weight: number }>;
+    hotValue: Array<{ timeRange: string; count: number }>;
+    extras?: LoadwiseExtras;
+  },
+  origin: string,
+): PolicyResult {
+  const warnings: string[] = [];
+  const duration = (text: string, where: string): number | string => {
+    try {
+      const ms = parseDuration(text);
+      return ms > 0 ? ms : `${origin}: ${where}: must be longer than zero, got "${text}"`;
+    } catch (err: unknown) {
+      return `${origin}: ${where}: ${(err as Error).message}`;
+    }
+  };
+  const seen = new Set<string>();
+  const syncPolicy: SyncPolicy[] = [];
+  for (const [i, entry] of raw.syncPolicy.entries()) {
+    if (seen.has(entry.name))
+      return { ok: false, error: `${origin}: syncPolicy: "${entry.name}" is listed twice` };
+    seen.add(entry.name);
+    const periodMs = duration(entry.period, `syncPolicy[${i}] (${entry.name}) period`);
+    if (typeof periodMs === 'string') return { ok: false, error: periodMs };
+    if (!isFigureName(entry.name))
+      warnings.push(`syncPolicy: loadwise does not measure "${entry.name}"; it is ignored`);
+    syncPolicy.push({ name: entry.name, periodMs });
+  }
+  const predicate: PredicatePolicy[] = [];
+  for (const entry of raw.predicate) {
+    if (entry.limit > 1) {
+      return {
+        ok: false,
+        error: `${origin}: predicate "${entry.name}": ${entry.field} ${entry.limit} is above 1; thresholds are fractions (0.65 means 65%)`,
+      };
+    }
+    if (!seen.has(entry.name)) {
+      warnings.push(`predicate "${entry.name}" has no syncPolicy entry, so its figure never counts as fresh`);
+    }
+    predicate.push({ name: entry.name, maxLimitPercent: entry.limit });
+  }
+  const priority: PriorityPolicy[] = raw.priority.map((p) => ({ name: p.name, weight: p.weight }));
+  const hotValue: HotValuePolicy[] = [];
+  for (const [i, entry] of raw.hotValue.entries()) {
+    const timeRangeMs = duration(entry.timeRange, `hotValue[${i}] timeRange`);
+    if (typeof timeRangeMs === 'string') return { ok: false, error: timeRangeMs };
+    hotValue.push({ timeRangeMs, count: entry.count });
+  }
+  const policy: SchedulerPolicy = { format: raw.format, syncPolicy, predicate, priority, hotValue };
+  const extras = raw.extras;
+  if (extras?.staleness) policy.staleness = extras.staleness;
+  if (extras?.hotValuePenalty !== undefined) policy.hotValuePenalty = extras.hotValuePenalty;
+  if (extras?.estimate) {
+    const { cpuFactor, memoryFactor, settle } = extras.estimate;
+    const estimate: EstimatePolicy = {};
+    if (cpuFactor !== undefined) estimate.cpuFactor = cpuFactor;
+    if (memoryFactor !== undefined) estimate.memoryFactor = memoryFactor;
+    if (settle !== undefined) {
+      const settleMs = duration(settle, 'estimate.settle');
+      if (typeof settleMs === 'string') return { ok: false, error: settleMs };
+      estimate.settleMs = settleMs;
+    }
+    policy.estimate = estimate;
+  }
+  return { ok: true, policy, warnings };
+}
+
+/** Reads and parses a policy file; a missing, unreadable or oversized file is an error result. */
+export async function loadPolicyFile(path: string): Promise<PolicyResult> {
+  let text: string;
+  try {
+    const buffer = await readFile(path);
+    if (buffer.length > MAX_POLICY_BYTES)
+      return { ok: false, error: `${path}: larger than ${MAX_POLICY_BYTES} bytes` };
+    text = buffer.toString('utf8');
+  } catch (err: unknown) {
+    return { ok: false, error: `${path}: cannot read: ${(err as Error).message}` };
+  }
+  return parsePolicy(text, path);
+}
+
+/**
+ * How long a written figure stays valid: its sync period plus the grace period; undefined for a
+ * figure the policy does not sync (it is never written, so never fresh).
+ */
+export function figureValidityMs(policy: SchedulerPolicy, name: string): number | undefined {
+  const entry = policy.syncPolicy.find((s) => s.name === name);
+  return entry ? entry.periodMs + EXTRA_ACTIVE_PERIOD_MS : undefined;
+}
+
+/** The longest hot-value time range: bindings older than this never count. */
+export function hotValueHorizonMs(policy: SchedulerPolicy): number {
+  return policy.hotValue.reduce((max, h) => Math.max(max, h.timeRangeMs), 0);
+}
+
+/**
+ * How long a written hot value stays valid: as long as the shortest-lived figure, so it is
+ * refreshed on the same PATCHes; with no figures, the longest time range plus the grace period.
+ */
+export function hotValueValidityMs(policy: SchedulerPolicy): number {
+  if (policy.syncPolicy.length === 0) return hotValueHorizonMs(policy) + EXTRA_ACTIVE_PERIOD_MS;
+  return Math.min(...policy.syncPolicy.map((s) => s.periodMs)) + EXTRA_ACTIVE_PERIOD_MS;
+}

@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { V1Node } from '@kubernetes/client-node';
+import { ManualClock } from '../common/clock.ts';
+import { FakeAgents } from '../test/agents/fake-agents.ts';
+import { agentUrl, nodeAddress, pollAgent } from './agent-client.ts';
+
+const node = (name: string, addresses: Array<{ type: string; address: string }>): V1Node => ({
+  metadata: { name },
+  status: { addresses },
+});
+
+test('the agent address: InternalIP, else ExternalIP; IPv6 bracketed; the template filled in', () => {
+  assert.equal(
+    nodeAddress(
+      node('a', [
+        { type: 'Hostname', address: 'a' },
+        { type: 'InternalIP', address: '10.0.0.1' },
+      ]),
+    ),
+    '10.0.0.1',
+  );
+  assert.equal(nodeAddress(node('a', [{ type: 'ExternalIP', address: '1.2.3.4' }])), '1.2.3.4');
+  assert.equal(nodeAddress(node('a', [])), undefined);
+  assert.equal(
+    agentUrl('http://{ip}:{port}/statistics', node('a', [{ type: 'InternalIP', address: 'fd00::1' }]), 19101),
+    'http://[fd00::1]:19101/statistics',
+  );
+  assert.equal(
+    agentUrl(
+      'http://{ip}:{port}/nodes/{name}',
+      node('n 1', [{ type: 'InternalIP', address: '10.0.0.1' }]),
+      1,
+    ),
+    'http://10.0.0.1:1/nodes/n%201',
+  );
+});
+
+describe('pollAgent over real sockets', () => {
+  let agents: FakeAgents;
+  const url = (name: string, ip = '127.0.0.1') =>
+    agentUrl(agents.urlTemplate, node(name, [{ type: 'InternalIP', address: ip }]), agents.port)!;
+  before(async () => {
+    agents = await FakeAgents.start(new ManualClock(Date.UTC(2026, 10, 22, 6, 0, 0)));
+  });
+  after(() => agents.close());
+
+  test('a healthy agent', async () => {
+    agents.setLoad('ok', { cpu_usage_avg_5m: 0.25, some_future_figure: 0.5 });
+    const result = await pollAgent(url('ok'), 'ok', 1000);
+    assert.ok(result.ok);
+    assert.deepEqual(result.stats.windows, { cpu_usage_avg_5m: 0.25 });
+    assert.equal(result.stats.timestampMs, Date.UTC(2026, 10, 22, 6, 0, 0));
+  });
+
+  test('every way an agent fails has its reason', async () => {
+    agents.setBehaviour('hang', { kind: 'hang' });
+    agents.setBehaviour('reset', { kind: 'reset' });
+    agents.setBehaviour('html', { kind: 'garbage', body: '<html>oops</html>' });
+    agents.setBehaviour('shape', {
+      kind: 'garbage',
+      body: '{"node":"shape","windows":{"cpu_usage_avg_5m":7}}',
+    });
+    agents.setBehaviour('huge', { kind: 'garbage', body: `"${'x'.repeat(300_000)}"` });
+    agents.setBehaviour('5xx', { kind: 'status', code: 503 });
+    agents.setBehaviour('other', { kind: 'impostor', node: 'someone-else' });
+    const cases: Array<[string, string, string?]> = [
+      ['hang', 'timeout'],
+      ['reset', 'reset'],
+      ['html', 'garbage'],
+      ['shape', 'garbage'],
+      ['huge', 'garbage'],
+      ['5xx', 'http_status'],
+      ['other', 'wrong_node'],
+      // Nothing listens on 127.0.0.2 at this port (the agents are bound to 127.0.0.1 only).
+      ['refused', 'refused', '127.0.0.2'],
+    ];
+    const started = Date.now();
+    const results = await Promise.all(cases.map(([name, , ip]) => pollAgent(url(name, ip), name, 300)));
+    for (const [i, [name, reason]] of cases.entries()) {
+      const result = results[i]!;
+      assert.equal(result.ok, false, name);
+      if (!result.ok) assert.equal(result.reason, reason, `${name}: ${result.detail}`);
+    }
+    assert.ok(Date.now() - started < 2000, 'the timeout bounds a hanging agent');
+  });
+});

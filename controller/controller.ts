@@ -1,0 +1,454 @@
+// The controller: keeps Node and Pod caches from watches, and every sync period polls each node's
+// agent and writes what moved onto the Node in one merge patch, while it holds the Lease.
+import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import type { Clock } from '../common/clock.ts';
+import type { Logger } from '../common/log.ts';
+import {
+  type SchedulerPolicy,
+  figureValidityMs,
+  hotValueHorizonMs,
+  hotValueValidityMs,
+} from '../common/policy.ts';
+import { Reflector } from '../common/reflector.ts';
+import type { AgentFailureReason, PatchFailureReason } from '../contracts/controller.ts';
+import { type FigureName, isFigureName } from '../contracts/figures.ts';
+import { agentUrl, pollAgent } from './agent-client.ts';
+import { AgentEndpoints, type AgentServiceRef } from './agent-endpoints.ts';
+import { type BackoffPolicy, backoffDelay, sleep } from './backoff.ts';
+import { BindingTracker, bindingTimeMs } from './hot-value.ts';
+import {
+  type ApiFailure,
+  classifyApiError,
+  errorMessage,
+  isTransient,
+  requestOptions,
+  reuseConnections,
+} from '../common/kube.ts';
+import { LeaderElector } from './leader.ts';
+import type { ControllerMetrics } from './metrics.ts';
+import { PeriodicRunner, forEachLimit } from './periodic.ts';
+import { type Plan, type PlanInput, type PlanOptions, planNodePatch } from './plan.ts';
+
+export interface LeaderElectionConfig {
+  namespace: string;
+  name: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+export interface ControllerConfig {
+  kubeConfig: KubeConfig;
+  policy: SchedulerPolicy;
+  agentPort: number;
+  /** `{ip}`, `{port}`, `{name}` are filled in per node. */
+  agentUrlTemplate: string;
+  syncPeriodMs: number;
+  concurrency: number;
+  /** Timeout of one agent request. */
+  requestTimeoutMs: number;
+  /** Timeout of one API request. */
+  apiTimeoutMs: number;
+  minChange: number;
+  craneCompat: boolean;
+  /** Find agents through this Service's EndpointSlices; the Node's InternalIP when absent. */
+  agentService?: AgentServiceRef;
+  /** Label selector limiting which Nodes are managed (all when absent). */
+  nodeSelector?: string;
+  /** Absent: run alone and always write. */
+  leaderElection?: LeaderElectionConfig;
+  clock: Clock;
+  logger: Logger;
+  metrics: ControllerMetrics;
+  /** API retries on 5xx, 429, timeouts and network errors. */
+  apiBackoff?: BackoffPolicy;
+  maxApiAttempts?: number;
+  random?: () => number;
+}
+
+export interface SyncReport {
+  /** False when this replica is not the leader and did nothing. */
+  ran: boolean;
+  nodes: number;
+  polled: number;
+  agentFailures: Partial<Record<AgentFailureReason, number>>;
+  patched: number;
+  unchanged: number;
+  /** Refreshes of unchanged figures left for a later cycle (the refresh budget was spent). */
+  deferred: number;
+  patchFailures: Partial<Record<PatchFailureReason, number>>;
+  durationMs: number;
+}
+
+type WriteOutcome = 'patched' | 'unchanged' | PatchFailureReason;
+
+interface Refresh {
+  name: string;
+  plan: Plan;
+  input: Pick<PlanInput, 'stats' | 'hotValue'>;
+}
+
+const PATCH_FAILURE_OF: Readonly<Record<ApiFailure, PatchFailureReason>> = {
+  conflict: 'conflict',
+  not_found: 'not_found',
+  server_error: 'server_error',
+  throttled: 'server_error',
+  timeout: 'timeout',
+  network: 'network',
+  rejected: 'rejected',
+};
+
+export class Controller {
+  private readonly core: CoreV1Api;
+  private readonly nodes: Reflector<V1Node>;
+  private readonly pods: Reflector<V1Pod>;
+  private readonly bindings: BindingTracker;
+  private readonly elector: LeaderElector | undefined;
+  private readonly endpoints: AgentEndpoints | undefined;
+  private readonly runner: PeriodicRunner;
+  private policy!: SchedulerPolicy;
+  private planOptions!: PlanOptions;
+  private readonly random: () => number;
+  private readonly apiBackoff: BackoffPolicy;
+  private started = false;
+  private stopping = false;
+
+  constructor(private readonly config: ControllerConfig) {
+    this.random = config.random ?? Math.random;
+    this.apiBackoff = config.apiBackoff ?? { initialMs: 200, maxMs: 5000 };
+    this.core = reuseConnections(config.kubeConfig).makeApiClient(CoreV1Api);
+    this.bindings = new BindingTracker(0);
+    this.setPolicy(config.policy);
+    const restarts = (resource: string) => (reason: string) =>
+      config.metrics.watchRestarts.inc({ resource, reason });
+    this.nodes = new Reflector<V1Node>({
+      kubeConfig: config.kubeConfig,
+      path: '/api/v1/nodes',
+      labelSelector: config.nodeSelector,
+      list: () =>
+        this.core.listNode(
+          { labelSelector: config.nodeSelector },
+          requestOptions(Math.max(config.apiTimeoutMs, 60_000)),
+        ),
+      logger: config.logger.child({ watch: 'nodes' }),
+      onEvent: () => config.metrics.nodes.set(this.nodes.size),
+      onRestart: restarts('nodes'),
+      random: this.random,
+    });
+    // Only bound pods matter, and only their binding time: no cache of pod objects is kept.
+    this.pods = new Reflector<V1Pod>({
+      kubeConfig: config.kubeConfig,
+      path: '/api/v1/pods',
+      fieldSelector: 'spec.nodeName!=',
+      cache: false,
+      list: () =>
+        this.core.listPodForAllNamespaces(
+          { fieldSelector: 'spec.nodeName!=' },
+          requestOptions(Math.max(config.apiTimeoutMs, 60_000)),
+        ),
+      logger: config.logger.child({ watch: 'pods' }),
+      onEvent: (type, pod) => this.onPod(type, pod),
+      onRestart: restarts('pods'),
+      random: this.random,
+    });
+    this.endpoints = config.agentService
+      ? new AgentEndpoints(
+          config.kubeConfig,
+          config.agentService,
+          config.logger.child({ watch: 'endpointslices' }),
+          restarts('endpointslices'),
+        )
+      : undefined;
+    if (config.leaderElection) {
+      this.elector = new LeaderElector({
+        kubeConfig: config.kubeConfig,
+        ...config.leaderElection,
+        clock: config.clock,
+        logger: config.logger.child({ part: 'leader-election' }),
+        onChange: (leading) => config.metrics.isLeader.set(leading ? 1 : 0),
+      });
+    } else {
+      config.metrics.isLeader.set(1);
+    }
+    this.runner = new PeriodicRunner({
+      periodMs: config.syncPeriodMs,
+      task: async () => {
+        await this.syncOnce();
+      },
+      onOverrun: (lateByMs) => {
+        config.metrics.syncOverruns.inc();
+        config.logger.warn({ lateByMs, syncPeriodMs: config.syncPeriodMs }, 'sync ran past its period');
+      },
+      onError: (err) => config.logger.error({ err: errorMessage(err) }, 'sync failed'),
+    });
+  }
+
+  /** Applies a new policy from the next decision on (figures, validity, hot-value rule). */
+  setPolicy(policy: SchedulerPolicy): void {
+    this.policy = policy;
+    const validityMs = new Map<FigureName, number>();
+    for (const entry of policy.syncPolicy) {
+      const validity = figureValidityMs(policy, entry.name);
+      if (isFigureName(entry.name) && validity !== undefined) validityMs.set(entry.name, validity);
+    }
+    this.planOptions = {
+      minChange: this.config.minChange,
+      craneCompat: this.config.craneCompat,
+      validityMs,
+      hotValueValidityMs: hotValueValidityMs(policy),
+    };
+    this.bindings.setHorizon(hotValueHorizonMs(policy));
+    // A reload that brings in a hot-value rule needs the Pod watch a start without one skipped.
+    if (this.started && !this.stopping && policy.hotValue.length > 0) this.pods?.start();
+  }
+
+  /** Whether this replica may write now. */
+  isLeader(): boolean {
+    return this.elector ? this.elector.isLeader() : true;
+  }
+
+  /** True once the Node cache holds a full list. */
+  get ready(): boolean {
+    return this.nodes.synced;
+  }
+
+  /** Starts watches and leader election and waits for the first Node list; `loop: false` leaves syncing to the caller. */
+  async start(options: { loop?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    this.stopping = false;
+    this.nodes.start();
+    this.endpoints?.start();
+    if (this.policy.hotValue.length > 0) this.pods.start();
+    this.elector?.start();
+    await this.nodes.waitForSync(options.signal);
+    await this.endpoints?.waitForSync(options.signal);
+    if (options.loop !== false && !this.stopping) this.runner.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.runner.stop();
+    await this.elector?.stop();
+    await Promise.all([this.nodes.stop(), this.pods.stop(), this.endpoints?.stop()]);
+    this.started = false;
+  }
+
+  /** Waits until the Pod watch has its first list (hot values are withheld until then). */
+  waitForPods(signal?: AbortSignal): Promise<void> {
+    return this.pods.waitForSync(signal);
+  }
+
+  /** One sync cycle over every cached node. */
+  async syncOnce(): Promise<SyncReport> {
+    const startedMs = this.config.clock.now();
+    const wallStart = performance.now();
+    const report: SyncReport = {
+      ran: false,
+      nodes: 0,
+      polled: 0,
+      agentFailures: {},
+      patched: 0,
+      unchanged: 0,
+      deferred: 0,
+      patchFailures: {},
+      durationMs: 0,
+    };
+    if (!this.isLeader()) return report;
+    report.ran = true;
+    this.bindings.prune(startedMs);
+    const nodes = this.nodes.list();
+    report.nodes = nodes.length;
+    // Retries stop at the end of the period, so a struggling API cannot stretch one cycle forever.
+    const deadline = performance.now() + this.config.syncPeriodMs;
+    const refreshes: Refresh[] = [];
+    await forEachLimit(nodes, this.config.concurrency, async (node) => {
+      try {
+        await this.syncNode(node, report, deadline, refreshes);
+      } catch (err: unknown) {
+        this.config.logger.error({ node: node.metadata?.name, err: errorMessage(err) }, 'node sync failed');
+      }
+    });
+    // Plain refreshes go oldest first, at most a budget per cycle: nodes written together (a
+    // restart, a first sync) would otherwise come due together forever, one PATCH burst every
+    // few minutes. Deferring is safe: a deferrable refresh has over a quarter of its validity left,
+    // and the budget is twice the steady-state need, so the backlog clears within a few cycles.
+    refreshes.sort((a, b) => a.plan.oldestWrittenMs - b.plan.oldestWrittenMs);
+    const budget = this.refreshBudget(nodes.length);
+    report.deferred = Math.max(0, refreshes.length - budget);
+    await forEachLimit(refreshes.slice(0, budget), this.config.concurrency, async (r) => {
+      try {
+        this.record(report, await this.write(r.name, r.plan, r.input, deadline));
+      } catch (err: unknown) {
+        this.config.logger.error({ node: r.name, err: errorMessage(err) }, 'node refresh failed');
+      }
+    });
+    report.durationMs = performance.now() - wallStart;
+    this.config.metrics.syncs.inc();
+    this.config.metrics.syncDuration.observe(report.durationMs / 1000);
+    const failures = Object.values(report.agentFailures).reduce((a, b) => a + b, 0);
+    this.config.logger[failures > 0 ? 'warn' : 'info'](
+      {
+        nodes: report.nodes,
+        patched: report.patched,
+        unchanged: report.unchanged,
+        deferred: report.deferred,
+        agentFailures: report.agentFailures,
+        patchFailures: report.patchFailures,
+        ms: Math.round(report.durationMs),
+      },
+      'sync done',
+    );
+    return report;
+  }
+
+  private async syncNode(
+    node: V1Node,
+    report: SyncReport,
+    deadline: number,
+    refreshes: Refresh[],
+  ): Promise<void> {
+    const name = node.metadata?.name ?? '';
+    const url = agentUrl(
+      this.config.agentUrlTemplate,
+      node,
+      this.config.agentPort,
+      this.endpoints?.get(name),
+    );
+    let stats: PlanInput['stats'];
+    if (url === undefined) {
+      this.countAgentFailure(report, 'no_address', name, 'the node has no InternalIP or ExternalIP');
+    } else {
+      const result = await pollAgent(url, name, this.config.requestTimeoutMs);
+      report.polled++;
+      if (result.ok) {
+        this.config.metrics.agentPolls.inc({ result: 'ok' });
+        stats = { figures: result.stats.windows, measuredAtMs: result.stats.timestampMs };
+      } else {
+        this.config.metrics.agentPolls.inc({ result: 'failed' });
+        this.countAgentFailure(report, result.reason, name, result.detail);
+      }
+    }
+    const nowMs = this.config.clock.now();
+    const hotValue = this.pods.synced ? this.bindings.hotValue(name, this.policy.hotValue, nowMs) : undefined;
+    // Decide on the freshest copy: the cache may hold our own last PATCH answer.
+    const current = this.nodes.get(name) ?? node;
+    const input = { stats, hotValue };
+    const plan = planNodePatch(
+      { annotations: current.metadata?.annotations, ...input, nowMs },
+      this.planOptions,
+    );
+    if (!plan) report.unchanged++;
+    else if (plan.deferrable) refreshes.push({ name, plan, input });
+    else this.record(report, await this.write(name, plan, input, deadline));
+  }
+
+  private record(report: SyncReport, outcome: WriteOutcome): void {
+    if (outcome === 'patched') report.patched++;
+    else if (outcome === 'unchanged') report.unchanged++;
+    else {
+      report.patchFailures[outcome] = (report.patchFailures[outcome] ?? 0) + 1;
+      this.config.metrics.nodePatchFailures.inc({ reason: outcome });
+    }
+  }
+
+  /** Refreshes allowed per cycle: twice what a steady state needs, never below the concurrency. */
+  private refreshBudget(nodes: number): number {
+    const validities = [...this.planOptions.validityMs.values(), this.planOptions.hotValueValidityMs];
+    const refreshEveryMs = Math.min(...validities) / 2;
+    return Math.max(
+      this.config.concurrency,
+      Math.ceil((2 * nodes * this.config.syncPeriodMs) / refreshEveryMs),
+    );
+  }
+
+  private countAgentFailure(
+    report: SyncReport,
+    reason: AgentFailureReason,
+    node: string,
+    detail: string,
+  ): void {
+    report.agentFailures[reason] = (report.agentFailures[reason] ?? 0) + 1;
+    this.config.metrics.agentFailures.inc({ reason });
+    this.config.logger.debug({ node, reason, detail }, 'agent poll failed');
+  }
+
+  /**
+   * One merge patch with the plan's annotations. 409: re-read the node, re-plan against what is
+   * there now, and try again. 5xx, 429, timeouts, network errors: back off with jitter and retry,
+   * until the attempts or the cycle's time run out. Anything else is given up and counted.
+   */
+  private async write(
+    name: string,
+    first: Plan,
+    input: Pick<PlanInput, 'stats' | 'hotValue'>,
+    deadline: number,
+  ): Promise<WriteOutcome> {
+    const attempts = this.config.maxApiAttempts ?? 4;
+    let plan = first;
+    let failure: ApiFailure = 'server_error';
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (!this.isLeader()) return 'not_leader';
+      try {
+        const updated = await this.core.patchNode(
+          { name, body: { metadata: { annotations: plan.annotations } } },
+          requestOptions(this.config.apiTimeoutMs, PatchStrategy.MergePatch),
+        );
+        this.nodes.offer(updated);
+        this.config.metrics.nodePatches.inc();
+        this.config.logger.debug({ node: name, reasons: plan.reasons }, 'node annotated');
+        return 'patched';
+      } catch (err: unknown) {
+        failure = classifyApiError(err);
+        if (attempt + 1 >= attempts) break;
+        if (failure === 'conflict') {
+          this.config.metrics.apiRetries.inc({ reason: 'conflict' });
+          const fresh = await this.reread(name);
+          if (fresh === 'not_found') return 'not_found';
+          if (fresh === undefined) continue;
+          const next = planNodePatch(
+            { annotations: fresh.metadata?.annotations, ...input, nowMs: this.config.clock.now() },
+            this.planOptions,
+          );
+          if (!next) return 'unchanged';
+          plan = next;
+          continue;
+        }
+        if (!isTransient(failure)) {
+          this.config.logger.warn({ node: name, err: errorMessage(err) }, 'node patch rejected');
+          return PATCH_FAILURE_OF[failure];
+        }
+        const delay = backoffDelay(attempt, this.apiBackoff, this.random);
+        if (performance.now() + delay > deadline) break;
+        this.config.metrics.apiRetries.inc({ reason: failure });
+        this.config.logger.debug(
+          { node: name, failure, retryInMs: Math.round(delay) },
+          'node patch failed; retrying',
+        );
+        await sleep(delay);
+      }
+    }
+    this.config.logger.warn({ node: name, failure }, 'node patch gave up');
+    return PATCH_FAILURE_OF[failure];
+  }
+
+  private async reread(name: string): Promise<V1Node | 'not_found' | undefined> {
+    try {
+      const node = await this.core.readNode({ name }, requestOptions(this.config.apiTimeoutMs));
+      this.nodes.offer(node);
+      return node;
+    } catch (err: unknown) {
+      return classifyApiError(err) === 'not_found' ? 'not_found' : undefined;
+    }
+  }
+
+  private onPod(type: string, pod: V1Pod): void {
+    if (type === 'DELETED') return;
+    const node = pod.spec?.nodeName;
+    const uid = pod.metadata?.uid;
+    if (!node || !uid) return;
+    const at = bindingTimeMs(pod);
+    if (at !== undefined) this.bindings.record(node, uid, at, this.config.clock.now());
+  }
+}

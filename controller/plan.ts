@@ -1,0 +1,124 @@
+// Deciding what to write on one Node: the PATCH-economy rule. Pure, so the rule is tested on its
+// own and the sync loop only carries it out.
+import {
+  craneAnnotationKey,
+  decodeCount,
+  decodeFraction,
+  encodeCount,
+  encodeFraction,
+  figureAnnotationKey,
+  HOT_VALUE_ANNOTATION,
+} from '../contracts/annotations.ts';
+import { type FigureName, HOT_VALUE } from '../contracts/figures.ts';
+
+export interface PlanOptions {
+  /** A figure is rewritten when it moved by at least this much (fraction). */
+  minChange: number;
+  /** Also write crane-scheduler's bare keys. */
+  craneCompat: boolean;
+  /** The figures to write and how long each stays valid once written. */
+  validityMs: ReadonlyMap<FigureName, number>;
+  /** How long a written hot value stays valid. */
+  hotValueValidityMs: number;
+}
+
+export interface PlanInput {
+  /** The Node's annotations as last seen. */
+  annotations: Readonly<Record<string, string>> | undefined;
+  /** What the agent reported; absent when the agent could not be read. */
+  stats?: { figures: Partial<Record<FigureName, number>>; measuredAtMs: number };
+  /** The node's hot value; absent until the Pod watch has synced. */
+  hotValue?: number;
+  nowMs: number;
+}
+
+export type WriteReason = 'missing' | 'moved' | 'expiring' | 'hot_value' | 'compat';
+
+export interface Plan {
+  /** The annotations for one merge patch. */
+  annotations: Record<string, string>;
+  reasons: WriteReason[];
+  /**
+   * A refresh of unchanged figures that may wait for a later cycle: nothing moved, and every
+   * figure still has over a quarter of its validity left. Lets the controller spread refreshes.
+   */
+  deferrable: boolean;
+  /** When the oldest figure in this patch was written (epoch ms); refreshes go oldest first. */
+  oldestWrittenMs: number;
+}
+
+/** A refresh may wait until a figure has used this share of its validity, never longer. */
+const LATEST_REFRESH = 0.75;
+
+// Values are written with 5 decimals; compare with a hair of tolerance so 0.02 stays 0.02.
+const EPSILON = 1e-9;
+
+/**
+ * The annotations to patch onto a node, or undefined when nothing is due. Something is due when a
+ * figure is missing or unreadable, moved by at least `minChange`, or was written more than half
+ * its validity ago; or when the hot value changed or is half-way to expiry (a refresh, like an
+ * expiring figure). Whenever a patch goes
+ * out anyway, every figure with a newer measurement rides along, so the node's timestamps stay
+ * aligned and the shortest validity alone sets the steady-state PATCH rate. A figure the agent
+ * did not report is left alone (it expires on its own), and a timestamp never moves backwards.
+ */
+export function planNodePatch(input: PlanInput, options: PlanOptions): Plan | undefined {
+  const current = input.annotations ?? {};
+  const due = new Set<WriteReason>();
+  const out: Record<string, string> = {};
+  let oldestWrittenMs = Number.POSITIVE_INFINITY;
+  let urgent = false;
+  if (input.stats) {
+    const { figures } = input.stats;
+    // Annotations carry whole seconds: compare at that precision, or one measurement looks newer
+    // than itself once written.
+    const measuredAtMs = Math.floor(input.stats.measuredAtMs / 1000) * 1000;
+    for (const [figure, validityMs] of options.validityMs) {
+      const value = figures[figure];
+      if (value === undefined) continue;
+      const key = figureAnnotationKey(figure);
+      const written = decodeFraction(current[key] ?? '');
+      if (written.ok && measuredAtMs <= written.annotation.timestampMs) continue;
+      const encoded = encodeFraction(value, measuredAtMs);
+      out[key] = encoded;
+      if (options.craneCompat) out[craneAnnotationKey(figure)] = encoded;
+      if (written.ok) {
+        const age = input.nowMs - written.annotation.timestampMs;
+        oldestWrittenMs = Math.min(oldestWrittenMs, written.annotation.timestampMs);
+        if (age > validityMs * LATEST_REFRESH) urgent = true;
+      }
+      if (!written.ok) due.add('missing');
+      else if (Math.abs(value - written.annotation.value) >= options.minChange - EPSILON) due.add('moved');
+      else if (input.nowMs - written.annotation.timestampMs > validityMs / 2) due.add('expiring');
+      else if (options.craneCompat && current[craneAnnotationKey(figure)] !== current[key]) due.add('compat');
+    }
+  }
+  if (input.hotValue !== undefined) {
+    const written = decodeCount(current[HOT_VALUE_ANNOTATION] ?? '');
+    const encoded = encodeCount(input.hotValue, input.nowMs);
+    if (written.ok) {
+      oldestWrittenMs = Math.min(oldestWrittenMs, written.annotation.timestampMs);
+      if (input.nowMs - written.annotation.timestampMs > options.hotValueValidityMs * LATEST_REFRESH)
+        urgent = true;
+    }
+    if (!written.ok || written.annotation.value !== input.hotValue) due.add('hot_value');
+    else if (input.nowMs - written.annotation.timestampMs > options.hotValueValidityMs / 2)
+      due.add('expiring');
+    else if (
+      options.craneCompat &&
+      current[craneAnnotationKey(HOT_VALUE)] !== current[HOT_VALUE_ANNOTATION]
+    ) {
+      due.add('compat');
+    }
+    out[HOT_VALUE_ANNOTATION] = encoded;
+    if (options.craneCompat) out[craneAnnotationKey(HOT_VALUE)] = encoded;
+  }
+  if (due.size === 0) return undefined;
+  const reasons = [...due];
+  return {
+    annotations: out,
+    reasons,
+    deferrable: reasons.length === 1 && reasons[0] === 'expiring' && !urgent,
+    oldestWrittenMs: Number.isFinite(oldestWrittenMs) ? oldestWrittenMs : input.nowMs,
+  };
+}

@@ -1,0 +1,114 @@
+// Simulated node agents: one HTTP server on 127.0.0.1 that answers `/nodes/<name>/statistics` for
+// any number of nodes, each with a load and a behaviour (healthy, slow, hanging, garbage, 5xx,
+// reset, claiming to be another node). Point the controller at it with `urlTemplate`.
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Clock } from '../../common/clock.ts';
+import { formatRfc3339 } from '../../contracts/time.ts';
+
+export type AgentBehaviour =
+  | { kind: 'ok'; delayMs?: number }
+  | { kind: 'hang' }
+  | { kind: 'garbage'; body: string }
+  | { kind: 'status'; code: number }
+  | { kind: 'reset' }
+  | { kind: 'impostor'; node: string };
+
+export class FakeAgents {
+  readonly port: number;
+  /** Agent URL template for the controller: nodes must have InternalIP 127.0.0.1. */
+  readonly urlTemplate: string;
+  private readonly loads = new Map<string, Record<string, number>>();
+  private readonly behaviours = new Map<string, AgentBehaviour>();
+  private readonly served = new Map<string, number>();
+  private inFlight = 0;
+  /** Highest number of requests served at once, to check the controller's concurrency bound. */
+  maxInFlight = 0;
+
+  private constructor(
+    private readonly server: Server,
+    private readonly clock: Clock,
+  ) {
+    this.port = (server.address() as AddressInfo).port;
+    this.urlTemplate = `http://{ip}:${this.port}/nodes/{name}/statistics`;
+  }
+
+  static async start(clock: Clock): Promise<FakeAgents> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const agents = new FakeAgents(server, clock);
+    server.on('request', (req, res) => agents.handle(req, res));
+    return agents;
+  }
+
+  /** Sets a node's figures (fractions by figure name). */
+  setLoad(node: string, windows: Record<string, number>): void {
+    this.loads.set(node, windows);
+  }
+
+  setBehaviour(node: string, behaviour: AgentBehaviour): void {
+    this.behaviours.set(node, behaviour);
+  }
+
+  requestsFor(node: string): number {
+    return this.served.get(node) ?? 0;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse): void {
+    const m = /^\/nodes\/([^/]+)\/statistics$/.exec(req.url ?? '');
+    if (!m) {
+      res.writeHead(404).end();
+      return;
+    }
+    const node = decodeURIComponent(m[1]!);
+    this.served.set(node, (this.served.get(node) ?? 0) + 1);
+    const behaviour = this.behaviours.get(node) ?? { kind: 'ok' };
+    switch (behaviour.kind) {
+      case 'hang':
+        return;
+      case 'reset':
+        req.socket.destroy();
+        return;
+      case 'garbage':
+        res.writeHead(200, { 'content-type': 'application/json' }).end(behaviour.body);
+        return;
+      case 'status':
+        res.writeHead(behaviour.code, { 'content-type': 'text/plain' }).end('agent not ready');
+        return;
+      case 'impostor':
+        this.answer(res, behaviour.node, node, 0);
+        return;
+      case 'ok':
+        this.answer(res, node, node, behaviour.delayMs ?? 0);
+        return;
+    }
+  }
+
+  private answer(res: ServerResponse, reportedNode: string, node: string, delayMs: number): void {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    const send = () => {
+      this.inFlight--;
+      const windows = this.loads.get(node) ?? {};
+      const body = JSON.stringify({
+        node: reportedNode,
+        timestamp: formatRfc3339(this.clock.now()),
+        sampleAgeSeconds: 1,
+        sampleIntervalSeconds: 10,
+        windows,
+        coverageSeconds: Object.fromEntries(Object.keys(windows).map((k) => [k, 300])),
+      });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(body);
+    };
+    if (delayMs > 0) setTimeout(send, delayMs);
+    else send();
+  }
+}
