@@ -13,6 +13,8 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** Component name → entry point. Later components add a line here. */
 export const ENTRIES = {
   'node-agent': 'node-agent/main.ts',
+  controller: 'controller/main.ts',
+  scheduler: 'scheduler/main.ts',
 };
 
 /**
@@ -22,6 +24,8 @@ export const ENTRIES = {
  */
 export const NODE_FLAGS = {
   'node-agent': ['--max-semi-space-size=1', '--no-opt'],
+  controller: [],
+  scheduler: [],
 };
 
 /**

@@ -1,12 +1,16 @@
 // `npm run bench`: every benchmark, each printing its figures beside a baseline measured in the
 // same run. Benchmarks never fail on a number; they report. `npm run bench -- agent` runs one.
 import { cpus } from 'node:os';
+import { runControllerBench } from '../../controller/bench.ts';
 import { runNativeBench } from '../../native/bench.ts';
+import { runSchedulerBench } from '../../scheduler/bench.ts';
 import { runAgentBench } from './agent.ts';
 
 const benches: Record<string, () => Promise<void>> = {
   agent: runAgentBench,
+  controller: runControllerBench,
   native: runNativeBench,
+  scheduler: runSchedulerBench,
 };
 
 const wanted = process.argv.slice(2);

@@ -1,0 +1,137 @@
+// The extender assembled: Node watch → node index, policy → rules, verbs, HTTP. Nothing global,
+// so tests run it in-process against the API-server double exactly as the command runs it.
+import { CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+import type { FastifyInstance } from 'fastify';
+import type { ExtenderBindingArgs } from '../contracts/index.ts';
+import type { Clock } from '../common/clock.ts';
+import type { Logger } from '../common/log.ts';
+import type { PolicyResult, SchedulerPolicy } from '../common/policy.ts';
+import { Reflector } from '../common/reflector.ts';
+import { errorMessage, requestOptions, reuseConnections } from '../common/kube.ts';
+import { RecentBindings } from './core/load/recent-bindings.ts';
+import type { LoadRules } from './core/load/rules.ts';
+import { Extender } from './extender.ts';
+import { ExtenderMetrics } from './metrics.ts';
+import { NodeIndex } from './node-index.ts';
+import { bindingHorizonMs, rulesFromPolicy } from './policy-rules.ts';
+import { createExtenderServer } from './server.ts';
+
+export interface SchedulerAppOptions {
+  kubeConfig: KubeConfig;
+  policy: SchedulerPolicy;
+  /** Read crane-scheduler's bare annotation keys too. */
+  craneKeys: boolean;
+  clock: Clock;
+  logger: Logger;
+  apiTimeoutMs: number;
+  https?: { cert: Buffer; key: Buffer };
+}
+
+export class SchedulerApp {
+  readonly metrics = new ExtenderMetrics();
+  readonly nodes: NodeIndex;
+  readonly recent: RecentBindings;
+  readonly extender: Extender;
+  readonly server: FastifyInstance;
+  private readonly watch: Reflector<V1Node>;
+  private rules: LoadRules;
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: SchedulerAppOptions) {
+    this.rules = rulesFromPolicy(opts.policy);
+    this.recent = new RecentBindings(bindingHorizonMs(this.rules));
+    this.nodes = new NodeIndex(opts.craneKeys);
+    const core = reuseConnections(opts.kubeConfig).makeApiClient(CoreV1Api);
+    this.watch = new Reflector<V1Node>({
+      kubeConfig: opts.kubeConfig,
+      path: '/api/v1/nodes',
+      list: () => core.listNode({}, requestOptions(Math.max(opts.apiTimeoutMs, 60_000))),
+      logger: opts.logger.child({ watch: 'nodes' }),
+      onEvent: (type, node) => {
+        if (type === 'DELETED') this.nodes.delete(node.metadata?.name ?? '');
+        else this.nodes.upsert(node);
+        this.metrics.cachedNodes.set(this.nodes.size);
+      },
+    });
+    const bindPod = async (args: ExtenderBindingArgs) => {
+      try {
+        await core.createNamespacedPodBinding(
+          {
+            name: args.PodName,
+            namespace: args.PodNamespace,
+            body: {
+              apiVersion: 'v1',
+              kind: 'Binding',
+              metadata: {
+                name: args.PodName,
+                namespace: args.PodNamespace,
+                ...(args.PodUID ? { uid: args.PodUID } : {}),
+              },
+              target: { apiVersion: 'v1', kind: 'Node', name: args.Node },
+            },
+          },
+          requestOptions(opts.apiTimeoutMs),
+        );
+      } catch (err) {
+        throw new Error(errorMessage(err));
+      }
+    };
+    this.extender = new Extender({
+      nodes: this.nodes,
+      recent: this.recent,
+      clock: opts.clock,
+      rules: () => this.rules,
+      bindPod,
+      events: this.metrics,
+      logger: opts.logger,
+    });
+    this.server = createExtenderServer({
+      extender: this.extender,
+      metrics: this.metrics,
+      logger: opts.logger,
+      ready: () => this.watch.synced,
+      https: opts.https,
+    });
+  }
+
+  /** Applies a reloaded policy file; an invalid one is reported and the last good one stays. */
+  applyPolicy(result: PolicyResult): boolean {
+    if (!result.ok) {
+      this.opts.logger.error({ error: result.error }, 'policy rejected; keeping the last good policy');
+      this.metrics.policyReloads.inc({ result: 'invalid' });
+      return false;
+    }
+    for (const warning of result.warnings) this.opts.logger.warn({ warning }, 'policy warning');
+    this.rules = rulesFromPolicy(result.policy);
+    this.recent.setHorizon(bindingHorizonMs(this.rules));
+    this.metrics.policyReloads.inc({ result: 'ok' });
+    this.opts.logger.info({ format: result.policy.format }, 'policy reloaded');
+    return true;
+  }
+
+  get currentRules(): LoadRules {
+    return this.rules;
+  }
+
+  /** Starts the Node watch (serving before it syncs: unknown nodes are reported, not errors). */
+  start(): void {
+    this.watch.start();
+    // Nodes that stop being candidates are never read again; drop their old bindings now and then.
+    this.pruneTimer = setInterval(() => this.recent.prune(this.opts.clock.now()), 60_000);
+    this.pruneTimer.unref();
+  }
+
+  waitForSync(signal?: AbortSignal): Promise<void> {
+    return this.watch.waitForSync(signal);
+  }
+
+  async listen(host: string, port: number): Promise<string> {
+    return this.server.listen({ host, port });
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.pruneTimer);
+    await this.server.close();
+    await this.watch.stop();
+  }
+}

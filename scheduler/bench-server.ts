@@ -1,0 +1,59 @@
+// Child process of the extender benchmark: the extender's HTTP server over a node index holding
+// `--nodes` nodes with realistic annotations (as the watch would have filled it). Prints its
+// address as one JSON line; the parent drives requests from its own process.
+import { encodeCount, encodeFraction, NODE_FIGURES } from '../contracts/index.ts';
+import { ManualClock } from '../common/clock.ts';
+import { createLogger } from '../common/log.ts';
+import { parsePolicy } from '../common/policy.ts';
+import { RecentBindings } from './core/load/recent-bindings.ts';
+import { Extender } from './extender.ts';
+import { ExtenderMetrics } from './metrics.ts';
+import { NodeIndex } from './node-index.ts';
+import { rulesFromPolicy } from './policy-rules.ts';
+import { createExtenderServer } from './server.ts';
+import { readFileSync } from 'node:fs';
+
+const count = Number(process.argv[2] ?? 5000);
+const now = Date.UTC(2026, 10, 22, 12);
+const clock = new ManualClock(now);
+const parsed = parsePolicy(readFileSync(process.argv[3] ?? 'configs/policy.yaml', 'utf8'));
+if (!parsed.ok) throw new Error(parsed.error);
+const rules = rulesFromPolicy(parsed.policy);
+const nodes = new NodeIndex(false);
+for (let i = 0; i < count; i++) {
+  const annotations: Record<string, string> = {};
+  NODE_FIGURES.forEach((figure, f) => {
+    annotations[`loadwise.io/${figure}`] = encodeFraction(((i * 7 + f * 13) % 90) / 100, now - 60_000);
+  });
+  annotations['loadwise.io/node_hot_value'] = encodeCount(i % 3, now - 60_000);
+  nodes.upsert({
+    metadata: {
+      name: `node-${i}`,
+      resourceVersion: String(i + 1),
+      annotations,
+      labels: { 'kubernetes.io/hostname': `node-${i}` },
+    },
+    status: { allocatable: { cpu: '64', memory: '256Gi', pods: '110' } },
+  });
+}
+const recent = new RecentBindings(10 * 60_000);
+const metrics = new ExtenderMetrics();
+const logger = createLogger({ level: 'silent', name: 'bench' });
+const extender = new Extender({
+  nodes,
+  recent,
+  clock,
+  rules: () => rules,
+  bindPod: async () => {},
+  events: metrics,
+  logger,
+});
+const server = createExtenderServer({ extender, metrics, logger, ready: () => true });
+const address = await server.listen({ host: '127.0.0.1', port: 0 });
+process.stdout.write(`${JSON.stringify({ address, rss: process.memoryUsage().rss })}\n`);
+process.on('message', async (m) => {
+  if (m === 'stop') {
+    await server.close();
+    process.exit(0);
+  }
+});

@@ -1,0 +1,128 @@
+// The extender as its Deployment runs it: a separate process with real flags, a policy file and a
+// kubeconfig pointing at the API-server double.
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
+
+const main = fileURLToPath(new URL('main.ts', import.meta.url));
+const policyExample = fileURLToPath(new URL('../configs/policy.yaml', import.meta.url));
+const argv = (args: string[]) => ['--import', 'tsx', main, ...args];
+
+interface Started {
+  child: ChildProcess;
+  base: string;
+  lines: string[];
+  /** Resolves at the first log line (already seen or to come) that contains `text`. */
+  waitFor(text: string): Promise<string>;
+}
+
+/** Starts the extender; resolves once it logs that it listens. */
+async function start(args: string[]): Promise<Started> {
+  const child = spawn(process.execPath, argv(args), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  const waiters: { text: string; resolve: (line: string) => void }[] = [];
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    for (const w of waiters.filter((w) => line.includes(w.text))) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(line);
+    }
+  });
+  const waitFor = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const seen = lines.find((l) => l.includes(text));
+      if (seen) return resolve(seen);
+      waiters.push({ text, resolve });
+      child.once('exit', () => reject(new Error(`exited before logging "${text}":\n${lines.join('\n')}`)));
+    });
+  const listening = JSON.parse(await waitFor('scheduler extender listening')) as { address: string };
+  return { child, base: listening.address, lines, waitFor };
+}
+
+describe('loadwise-scheduler command', () => {
+  let cluster: TestCluster;
+  let dir: string;
+  before(async () => {
+    cluster = await openTestCluster();
+    dir = await mkdtemp(join(tmpdir(), 'loadwise-sched-'));
+  });
+  after(async () => {
+    await cluster.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('documents every flag', () => {
+    const r = spawnSync(process.execPath, argv(['--help']), { encoding: 'utf8' });
+    assert.equal(r.status, 0);
+    for (const flag of [
+      '--listen',
+      '--policy',
+      '--kubeconfig',
+      '--tls-cert',
+      '--tls-key',
+      '--crane-keys',
+      '--help',
+    ]) {
+      assert.match(r.stdout, new RegExp(flag));
+    }
+  });
+
+  it('refuses to start on an invalid policy, saying why', async () => {
+    const bad = join(dir, 'bad.yaml');
+    await writeFile(
+      bad,
+      'apiVersion: loadwise.io/v1alpha1\nkind: SchedulerPolicy\nsyncPolicy: []\npredicate:\n  - {name: cpu_usage_avg_5m, maxLimitPercent: 65}\n',
+    );
+    const r = spawnSync(
+      process.execPath,
+      argv(['--policy', bad, '--kubeconfig', await cluster.kubeconfigFile()]),
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /above 1; thresholds are fractions/);
+  });
+
+  it('serves the verbs, reloads the policy file when it changes, and exits 0 on SIGTERM', async () => {
+    const policy = join(dir, 'policy.yaml');
+    await copyFile(policyExample, policy);
+    const { child, base, waitFor } = await start([
+      '--listen',
+      '127.0.0.1:0',
+      '--policy',
+      policy,
+      '--kubeconfig',
+      await cluster.kubeconfigFile(),
+      '--policy-poll-interval',
+      '100ms',
+    ]);
+    try {
+      const res = await fetch(`${base}/filter`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ Pod: { metadata: { name: 'p', namespace: 'default' } }, NodeNames: ['n1'] }),
+      });
+      assert.equal(res.status, 200);
+      assert.deepEqual(((await res.json()) as { NodeNames: string[] }).NodeNames, []);
+
+      // An invalid edit is logged and counted; the process keeps serving.
+      await writeFile(policy, 'kind: [');
+      assert.match(await waitFor('policy rejected'), /not valid YAML/);
+      assert.equal((await fetch(`${base}/healthz`)).status, 200);
+
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

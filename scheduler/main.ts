@@ -1,0 +1,109 @@
+// `npm run scheduler -- [flags]`: the kube-scheduler extender.
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { EXTENDER_DEFAULT_PORT } from '../contracts/index.ts';
+import { listenOption, logLevelOption, parsePositiveDuration } from '../common/cli.ts';
+import { systemClock } from '../common/clock.ts';
+import { exitOnSignals } from '../common/lifecycle.ts';
+import { createLogger } from '../common/log.ts';
+import { loadPolicyFile } from '../common/policy.ts';
+import { watchPolicyFile } from '../common/policy-watch.ts';
+import { loadKubeConfig } from '../common/kubeconfig.ts';
+import { SchedulerApp } from './app.ts';
+
+const program = new Command()
+  .name('loadwise-scheduler')
+  .description(
+    'loadwise scheduler extender: kube-scheduler calls it to filter and score nodes on their real load ' +
+      '(the node annotations the controller writes) and to bind, counting its own bindings at once.',
+  )
+  .addOption(listenOption(EXTENDER_DEFAULT_PORT, '/filter, /prioritize, /bind, /healthz and /metrics'))
+  .addOption(
+    new Option('--policy <path>', 'policy file (SchedulerPolicy or crane DynamicSchedulerPolicy)').default(
+      'configs/policy.yaml',
+    ),
+  )
+  .addOption(
+    new Option('--kubeconfig <path>', 'kubeconfig; default: in-cluster, then $KUBECONFIG or ~/.kube/config'),
+  )
+  .addOption(new Option('--tls-cert <path>', 'serve HTTPS with this certificate (PEM); needs --tls-key'))
+  .addOption(new Option('--tls-key <path>', 'private key (PEM) for --tls-cert'))
+  .addOption(
+    new Option('--crane-keys', "also read crane-scheduler's bare annotation keys (cpu_usage_avg_5m)").default(
+      false,
+    ),
+  )
+  .addOption(
+    new Option('--policy-poll-interval <duration>', 'how often the policy file is checked for changes')
+      .default(5_000, '5s')
+      .argParser(parsePositiveDuration),
+  )
+  .addOption(
+    new Option('--api-timeout <duration>', 'timeout of one Kubernetes API request (bind)')
+      .default(5_000, '5s')
+      .argParser(parsePositiveDuration),
+  )
+  .addOption(logLevelOption())
+  .showHelpAfterError('(run with --help for usage)');
+
+program.parse();
+const opts = program.opts<{
+  listen: { host: string; port: number };
+  policy: string;
+  kubeconfig?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  craneKeys: boolean;
+  policyPollInterval: number;
+  apiTimeout: number;
+  logLevel: string;
+}>();
+
+const logger = createLogger({ level: opts.logLevel, name: 'scheduler' });
+if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey))
+  program.error('error: --tls-cert and --tls-key go together');
+
+const loaded = await loadPolicyFile(opts.policy);
+if (!loaded.ok) {
+  logger.fatal({ error: loaded.error }, 'cannot start without a valid policy');
+  process.exit(1);
+}
+let cluster;
+try {
+  cluster = loadKubeConfig(opts.kubeconfig);
+} catch (err) {
+  logger.fatal({ err: (err as Error).message }, 'no cluster');
+  process.exit(1);
+}
+const app = new SchedulerApp({
+  kubeConfig: cluster.kubeConfig,
+  policy: loaded.policy,
+  craneKeys: opts.craneKeys,
+  clock: systemClock,
+  logger,
+  apiTimeoutMs: opts.apiTimeout,
+  https:
+    opts.tlsCert && opts.tlsKey
+      ? { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
+      : undefined,
+});
+const stopWatching = watchPolicyFile({
+  path: opts.policy,
+  intervalMs: opts.policyPollInterval,
+  initialText: readFileSync(opts.policy, 'utf8'),
+  onChange: (result) => app.applyPolicy(result),
+});
+
+exitOnSignals(logger, async () => {
+  stopWatching();
+  await app.stop();
+});
+
+app.start();
+try {
+  const address = await app.listen(opts.listen.host, opts.listen.port);
+  logger.info({ address, cluster: cluster.source, policy: opts.policy }, 'scheduler extender listening');
+} catch (err) {
+  logger.fatal({ err }, `cannot listen on ${opts.listen.host}:${opts.listen.port}`);
+  process.exit(1);
+}
