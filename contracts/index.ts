@@ -8,3 +8,4 @@ export * from './metrics.ts';
 export * from './resources.ts';
 export * from './time.ts';
 export * from './vgpu-config.ts';
+export * from './vgpu-pod.ts';

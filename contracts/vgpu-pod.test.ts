@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decodeAssumeTime, decodeVgpuAssignment, encodeVgpuAssignment } from './vgpu-pod.ts';
+
+describe('vGPU pod annotations', () => {
+  it('round-trips an assignment', () => {
+    const assignment = {
+      containers: {
+        train: [
+          { index: 0, core: 100, memoryMiB: 81920 },
+          { index: 1, core: 100, memoryMiB: 81920 },
+        ],
+        sidecar: [{ index: 3, core: 25, memoryMiB: 2048 }],
+      },
+    };
+    const text = encodeVgpuAssignment(assignment);
+    assert.deepEqual(decodeVgpuAssignment(text), { ok: true, assignment });
+  });
+
+  it('rejects anything malformed with a reason, never throwing', () => {
+    for (const [text, why] of [
+      ['', /not JSON/],
+      ['[]', /not an object/],
+      ['{"v":2,"containers":{}}', /version 2/],
+      ['{"v":1}', /containers must be an object/],
+      ['{"v":1,"containers":{"c":[]}}', /expected 1\.\.16 GPUs/],
+      ['{"v":1,"containers":{"c":[{"index":-1,"core":50,"memoryMiB":1}]}}', /bad or repeated GPU index/],
+      [
+        '{"v":1,"containers":{"c":[{"index":0,"core":50,"memoryMiB":1},{"index":0,"core":50,"memoryMiB":1}]}}',
+        /repeated/,
+      ],
+      ['{"v":1,"containers":{"c":[{"index":0,"core":101,"memoryMiB":1}]}}', /core must be 1\.\.100/],
+      ['{"v":1,"containers":{"c":[{"index":0,"core":50,"memoryMiB":0}]}}', /memoryMiB must be positive/],
+      ['{"v":1,"containers":{"c":[null]}}', /bad or repeated GPU index/],
+      [`{"v":1,"containers":{"c":"${'x'.repeat(20000)}"}}`, /longer than/],
+    ] as const) {
+      const r = decodeVgpuAssignment(text);
+      assert.equal(r.ok, false, text.slice(0, 60));
+      if (!r.ok) assert.match(r.error, why);
+    }
+  });
+
+  it('reads the assume time as epoch milliseconds only', () => {
+    assert.equal(decodeAssumeTime('1795000000123'), 1795000000123);
+    for (const bad of [undefined, '', '-1', '1.5', '2026-11-22T06:00:00Z', '1e12'])
+      assert.equal(decodeAssumeTime(bad), undefined);
+  });
+});
