@@ -1,5 +1,6 @@
 // The node agent's HTTP contract: where it listens, its paths, and the /statistics document.
 import type { FigureName } from './figures.ts';
+import type { GpuDevice } from './gpu-inventory.ts';
 
 export const AGENT_DEFAULT_PORT = 19101;
 
@@ -26,6 +27,17 @@ export interface Statistics {
   /** Fractions 0..1 by figure name. */
   windows: Record<string, number>;
   coverageSeconds: Record<string, number>;
+  /** The node's GPUs, when it has any (absent on a CPU node or with --gpu-provider none). */
+  gpus?: GpuStatistics[];
+}
+
+/** One GPU: what it is, what it does now, and what loadwise has handed out on it. */
+export interface GpuStatistics extends GpuDevice {
+  /** Busy fraction 0..1 at the last reading, when known (not in MIG mode). */
+  utilization?: number;
+  memoryUsedMiB?: number;
+  /** Compute in hundredths of the GPU and memory in MiB that loadwise allocated to containers. */
+  allocated: { core: number; memoryMiB: number };
 }
 
 /** A /statistics document after validation, with the figures this build knows about. */
@@ -36,4 +48,5 @@ export interface ParsedStatistics {
   sampleIntervalSeconds: number;
   windows: Partial<Record<FigureName, number>>;
   coverageSeconds: Partial<Record<FigureName, number>>;
+  gpus?: GpuStatistics[];
 }

@@ -1,8 +1,11 @@
 // The load figures loadwise measures on a node. A figure is `<resource>_usage_<window>`, the same
 // spelling crane-scheduler uses, so its bare annotation keys are ours without a translation table.
 
-/** Resources the agent samples from /proc. (GPU figures join this list with the vGPU work.) */
-export const SAMPLED_RESOURCES = ['cpu', 'mem'] as const;
+/**
+ * Resources the agent samples: CPU and memory from /proc; `gpu` is the mean utilisation of the
+ * node's healthy GPUs (absent on a node without GPUs).
+ */
+export const SAMPLED_RESOURCES = ['cpu', 'mem', 'gpu'] as const;
 export type SampledResource = (typeof SAMPLED_RESOURCES)[number];
 
 /**

@@ -4,6 +4,7 @@ export * from './annotations.ts';
 export * from './controller.ts';
 export * from './extender-api.ts';
 export * from './figures.ts';
+export * from './gpu-inventory.ts';
 export * from './metrics.ts';
 export * from './resources.ts';
 export * from './time.ts';

@@ -21,6 +21,19 @@ export const AGENT_METRICS = {
   sampleDuration: `${METRIC_PREFIX}agent_sample_duration_seconds`,
 } as const;
 
+/** Per-GPU gauges on the agent's /metrics; labels `node`, `gpu` (index), `uuid`, `model`. */
+export const GPU_METRICS = {
+  /** GPUs the agent reports (label `node` only). */
+  count: `${METRIC_PREFIX}agent_gpus`,
+  utilization: `${METRIC_PREFIX}gpu_utilization`,
+  memoryUsed: `${METRIC_PREFIX}gpu_memory_used_bytes`,
+  memoryTotal: `${METRIC_PREFIX}gpu_memory_total_bytes`,
+  healthy: `${METRIC_PREFIX}gpu_healthy`,
+  /** Compute loadwise allocated, in hundredths of the GPU. */
+  allocatedCore: `${METRIC_PREFIX}gpu_allocated_core`,
+  allocatedMemory: `${METRIC_PREFIX}gpu_allocated_memory_bytes`,
+} as const;
+
 /** Reasons a sample is counted as failed; the `reason` label's only values. */
 export const SAMPLE_FAILURE_REASONS = [
   'unreadable',

@@ -16,6 +16,25 @@ export const StatisticsSchema = Type.Object({
   sampleIntervalSeconds: Type.Number({ exclusiveMinimum: 0 }),
   windows: Type.Record(Type.String({ maxLength: 128 }), Fraction),
   coverageSeconds: Type.Record(Type.String({ maxLength: 128 }), Type.Number({ minimum: 0 })),
+  gpus: Type.Optional(
+    Type.Array(
+      Type.Object({
+        index: Type.Integer({ minimum: 0, maximum: 63 }),
+        uuid: Type.String({ minLength: 1, maxLength: 128 }),
+        model: Type.String({ maxLength: 128 }),
+        memoryMiB: Type.Integer({ minimum: 1 }),
+        mig: Type.Boolean(),
+        healthy: Type.Boolean(),
+        links: Type.Array(Type.String({ pattern: '^(X|NV\\d{1,2}|PIX|PXB|PHB|NODE|SYS|SOC)$' }), {
+          maxItems: 64,
+        }),
+        utilization: Type.Optional(Fraction),
+        memoryUsedMiB: Type.Optional(Type.Number({ minimum: 0 })),
+        allocated: Type.Object({ core: Type.Number({ minimum: 0 }), memoryMiB: Type.Number({ minimum: 0 }) }),
+      }),
+      { maxItems: 64 },
+    ),
+  ),
 });
 
 // The schema and the interface must describe the same document; this fails to compile if they drift.
@@ -64,6 +83,7 @@ export function parseStatistics(
       sampleIntervalSeconds: body.sampleIntervalSeconds,
       windows,
       coverageSeconds,
+      ...(body.gpus ? { gpus: body.gpus } : {}),
     },
   };
 }

@@ -5,6 +5,9 @@ import type { Clock } from '../common/clock.ts';
 import { createServer, errorBody, route } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
 import { AGENT_PATHS } from '../contracts/index.ts';
+import type { GpuStatistics } from '../contracts/index.ts';
+import { type GpuProvider, type GpuSnapshot, nodeGpuUsage } from './gpu/provider.ts';
+import type { Allocations } from './gpu/simulated-provider.ts';
 import { AgentMetrics } from './metrics.ts';
 import { SampleLoop } from './sample-loop.ts';
 import { NodeSampler, type SampleFailure } from './sampler.ts';
@@ -16,6 +19,10 @@ export interface AgentOptions {
   sampleIntervalMs: number;
   clock: Clock;
   logger: Logger;
+  /** Where GPUs come from; none on a CPU node. */
+  gpu?: GpuProvider;
+  /** What loadwise has allocated on each GPU (the device plugin's ledger). */
+  gpuAllocations?: Allocations;
 }
 
 // Every agent endpoint is a GET; a body is never needed.
@@ -31,6 +38,8 @@ export class NodeAgent {
   private readonly failureStreak = new Map<string, number>();
   /** Figures as of the newest sample; they change only when a sample lands, so compute them once per sample. */
   private cached: { asOf: number; reading: FigureReading } | undefined;
+  private gpuSnapshot: GpuSnapshot | undefined;
+  private gpuRead: Promise<void> | undefined;
 
   constructor(private readonly opts: AgentOptions) {
     this.sampler = new NodeSampler({
@@ -42,6 +51,7 @@ export class NodeAgent {
     this.metrics = new AgentMetrics({
       node: opts.nodeName,
       figures: () => this.figures(),
+      gpus: () => this.gpus(),
       sampleAgeSeconds: () => {
         const asOf = this.sampler.lastGoodSampleMs;
         return asOf === undefined ? undefined : Math.max(0, opts.clock.now() - asOf) / 1000;
@@ -51,17 +61,65 @@ export class NodeAgent {
     this.server = this.buildServer();
   }
 
-  /** Takes one sample now (the loop calls this every interval). */
+  /** Takes one sample now (the loop calls this every interval); the GPU reading follows asynchronously. */
   sample(): boolean {
     const end = this.metrics.sampleDuration.startTimer();
     this.metrics.countSample();
     const added = this.sampler.sampleOnce();
     end();
+    void this.sampleGpu();
     if (added && this.failureStreak.size > 0) {
       this.opts.logger.info({ recoveredFrom: [...this.failureStreak.keys()] }, 'sampling recovered');
       this.failureStreak.clear();
     }
     return added;
+  }
+
+  /**
+   * Reads the GPUs once; resolves when the reading is recorded. A reading still in flight (a slow
+   * nvidia-smi) is joined rather than doubled.
+   */
+  sampleGpu(): Promise<void> {
+    const provider = this.opts.gpu;
+    if (!provider) return Promise.resolve();
+    this.gpuRead ??= provider
+      .read()
+      .then(
+        (snapshot) => {
+          this.gpuSnapshot = snapshot;
+          for (const problem of snapshot.problems)
+            this.onFailure({ source: 'gpu', reason: 'malformed', detail: problem });
+          const usage = nodeGpuUsage(snapshot);
+          if (usage !== undefined) this.sampler.addGpuUsage(this.opts.clock.now(), usage);
+        },
+        (err: unknown) =>
+          this.onFailure({
+            source: 'gpu',
+            reason: 'unreadable',
+            detail: `${provider.name}: ${(err as Error).message.split('\n')[0]}`,
+          }),
+      )
+      .finally(() => {
+        this.gpuRead = undefined;
+      });
+    return this.gpuRead;
+  }
+
+  /** The GPUs as last read, with what loadwise allocated on each; undefined without a GPU provider or reading. */
+  gpus(): GpuStatistics[] | undefined {
+    const snapshot = this.gpuSnapshot;
+    if (!snapshot) return undefined;
+    const allocated = this.opts.gpuAllocations?.() ?? new Map();
+    return snapshot.devices.map((d) => {
+      const usage = snapshot.usage.get(d.index);
+      const a = allocated.get(d.index);
+      return {
+        ...d,
+        ...(usage?.utilization !== undefined && d.healthy ? { utilization: usage.utilization } : {}),
+        ...(usage?.memoryUsedMiB !== undefined && d.healthy ? { memoryUsedMiB: usage.memoryUsedMiB } : {}),
+        allocated: { core: a?.core ?? 0, memoryMiB: a?.memoryMiB ?? 0 },
+      };
+    });
   }
 
   /** Every figure as of the newest good sample, or undefined before one. */
@@ -113,7 +171,9 @@ export class NodeAgent {
         return reply.code(503).send(errorBody('Service Unavailable', 'no good sample yet'));
       }
       const { nodeName, clock, sampleIntervalMs } = this.opts;
-      return buildStatistics(nodeName, figures, asOf, clock.now(), sampleIntervalMs);
+      const stats = buildStatistics(nodeName, figures, asOf, clock.now(), sampleIntervalMs);
+      const gpus = this.gpus();
+      return gpus ? { ...stats, gpus } : stats;
     });
     route(app, AGENT_PATHS.metrics, ['GET'], async (_request, reply) => {
       const text = await this.metrics.registry.metrics();

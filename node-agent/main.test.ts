@@ -57,6 +57,17 @@ describe('loadwise-agent command', () => {
     assert.match(r.stderr, /--sample-interval.*invalid duration "0.5"/);
   });
 
+  it('refuses a GPU setup that cannot work, saying why', () => {
+    const [cmd, argv] = node(['--gpu-provider', 'simulated', '--listen', '127.0.0.1:0']);
+    const r = spawnSync(cmd, argv, { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(r.stdout, /--gpu-provider simulated needs --gpu-inventory FILE/);
+    const [cmd2, argv2] = node(['--gpu-provider', 'cuda']);
+    const r2 = spawnSync(cmd2, argv2, { encoding: 'utf8' });
+    assert.equal(r2.status, 1);
+    assert.match(r2.stderr, /Allowed choices are auto, nvidia-smi, simulated, none/);
+  });
+
   it('serves real figures from --proc-path, names the node from NODE_NAME, and exits 0 on SIGTERM within 2 s', async () => {
     const { child, base } = await startAgent([
       '--listen',

@@ -9,6 +9,8 @@ import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
 import { AGENT_DEFAULT_PORT } from '../contracts/index.ts';
 import { NodeAgent } from './agent.ts';
+import { chooseGpuProvider } from './gpu/choose.ts';
+import { GPU_PROVIDERS, type GpuProvider, type GpuProviderChoice } from './gpu/provider.ts';
 
 const MIN_INTERVAL_MS = 100;
 const MAX_INTERVAL_MS = 60_000;
@@ -45,6 +47,20 @@ const program = new Command()
       .env('NODE_NAME')
       .default(hostname(), 'NODE_NAME, then the hostname'),
   )
+  .addOption(
+    new Option(
+      '--gpu-provider <provider>',
+      'where GPUs come from: auto (nvidia-smi when on PATH, else none), nvidia-smi, simulated, none',
+    )
+      .choices(GPU_PROVIDERS)
+      .default('auto'),
+  )
+  .addOption(
+    new Option(
+      '--gpu-inventory <file>',
+      'GPU inventory for --gpu-provider simulated (see configs/gpus.sample.yaml)',
+    ),
+  )
   .addOption(logLevelOption())
   .showHelpAfterError('(run with --help for usage)');
 
@@ -54,6 +70,8 @@ const opts = program.opts<{
   procPath: string;
   sampleInterval: number;
   nodeName: string;
+  gpuProvider: GpuProviderChoice;
+  gpuInventory?: string;
   logLevel: string;
 }>();
 
@@ -65,7 +83,17 @@ try {
   logger.warn({ procPath: opts.procPath }, 'cannot read <proc-path>/stat; will keep trying every interval');
 }
 
+let gpu: GpuProvider | undefined;
+try {
+  gpu = await chooseGpuProvider(opts.gpuProvider, opts.gpuInventory, opts.nodeName);
+} catch (err) {
+  logger.fatal({ err: (err as Error).message }, 'cannot set up the GPU provider');
+  process.exit(1);
+}
+logger.info({ gpuProvider: gpu?.name ?? 'none' }, 'GPU provider');
+
 const agent = new NodeAgent({
+  gpu,
   nodeName: opts.nodeName,
   procPath: opts.procPath,
   sampleIntervalMs: opts.sampleInterval,

@@ -1,6 +1,13 @@
 // The agent's Prometheus metrics, on a registry of its own (tests run several agents in one process).
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { AGENT_METRICS, NODE_FIGURES, nodeFigureMetric, SAMPLE_FAILURE_REASONS } from '../contracts/index.ts';
+import {
+  AGENT_METRICS,
+  GPU_METRICS,
+  type GpuStatistics,
+  NODE_FIGURES,
+  nodeFigureMetric,
+  SAMPLE_FAILURE_REASONS,
+} from '../contracts/index.ts';
 import type { SampleFailure, SampleSource } from './sampler.ts';
 import type { FigureReading } from './statistics.ts';
 
@@ -9,7 +16,11 @@ export interface AgentMetricsSource {
   /** Figures as of the newest good sample, or undefined before one exists. */
   figures(): FigureReading | undefined;
   sampleAgeSeconds(): number | undefined;
+  /** The GPUs as last read, or undefined on a node without any. */
+  gpus(): GpuStatistics[] | undefined;
 }
+
+const MiB = 1024 * 1024;
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -60,6 +71,7 @@ export class AgentMetrics {
     });
     for (const { gauge } of figureGauges) this.registry.registerMetric(gauge);
     this.registry.registerMetric(coverage);
+    this.registerGpuGauges(source);
     this.samples = new Counter({
       name: AGENT_METRICS.samples,
       help: 'Sampling ticks',
@@ -78,9 +90,46 @@ export class AgentMetrics {
       registers: [this.registry],
     });
     // Show every reason at 0 from the start, so a rate() has a series before the first failure.
-    for (const source of ['stat', 'meminfo'] satisfies SampleSource[]) {
+    for (const source of ['stat', 'meminfo', 'gpu'] satisfies SampleSource[]) {
       for (const reason of SAMPLE_FAILURE_REASONS) this.failures.inc({ source, reason }, 0);
     }
+  }
+
+  /** One gauge per GPU figure, all refreshed from a single reading at scrape time. */
+  private registerGpuGauges(source: AgentMetricsSource): void {
+    const labelNames = ['node', 'gpu', 'uuid', 'model'] as const;
+    const gauge = (name: string, help: string) => new Gauge({ name, help, labelNames, registers: [] });
+    const utilization = gauge(GPU_METRICS.utilization, 'GPU busy fraction 0..1 at the last reading');
+    const used = gauge(GPU_METRICS.memoryUsed, 'GPU memory in use');
+    const total = gauge(GPU_METRICS.memoryTotal, 'GPU memory');
+    const healthy = gauge(GPU_METRICS.healthy, '1 while the GPU answers, 0 after it vanished');
+    const core = gauge(GPU_METRICS.allocatedCore, 'Compute loadwise allocated on the GPU, hundredths');
+    const memory = gauge(GPU_METRICS.allocatedMemory, 'GPU memory loadwise allocated');
+    const all = [utilization, used, total, healthy, core, memory];
+    // Registered first of the six: its collect fills them all (prom-client collects in order).
+    new Gauge({
+      name: GPU_METRICS.count,
+      help: 'GPUs the agent reports',
+      labelNames: ['node'],
+      registers: [this.registry],
+      collect() {
+        for (const g of all) g.reset();
+        this.reset();
+        const gpus = source.gpus();
+        if (!gpus) return;
+        this.set({ node: source.node }, gpus.length);
+        for (const g of gpus) {
+          const labels = { node: source.node, gpu: String(g.index), uuid: g.uuid, model: g.model };
+          if (g.utilization !== undefined) utilization.set(labels, g.utilization);
+          if (g.memoryUsedMiB !== undefined) used.set(labels, g.memoryUsedMiB * MiB);
+          total.set(labels, g.memoryMiB * MiB);
+          healthy.set(labels, g.healthy ? 1 : 0);
+          core.set(labels, g.allocated.core);
+          memory.set(labels, g.allocated.memoryMiB * MiB);
+        }
+      },
+    });
+    for (const g of all) this.registry.registerMetric(g);
   }
 
   countSample(): void {

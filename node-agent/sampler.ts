@@ -9,7 +9,7 @@ import { CPU_FIELDS, CpuUsage, parseCpuLine } from './proc-stat.ts';
 import { WindowedSeries } from './windowed-series.ts';
 
 /** Which file a failure came from, for the metrics label. */
-export type SampleSource = 'stat' | 'meminfo';
+export type SampleSource = 'stat' | 'meminfo' | 'gpu';
 
 export interface SampleFailure {
   source: SampleSource;
@@ -44,7 +44,11 @@ export class NodeSampler {
 
   constructor(private readonly opts: SamplerOptions) {
     this.intervalS = opts.sampleIntervalMs / 1000;
-    this.series = { cpu: new WindowedSeries(this.intervalS), mem: new WindowedSeries(this.intervalS) };
+    this.series = {
+      cpu: new WindowedSeries(this.intervalS),
+      mem: new WindowedSeries(this.intervalS),
+      gpu: new WindowedSeries(this.intervalS),
+    };
     this.stat = new ProcFile(join(opts.procPath, 'stat'), STAT_READ_BYTES);
     this.meminfo = new ProcFile(join(opts.procPath, 'meminfo'), MEMINFO_READ_BYTES);
   }
@@ -86,6 +90,19 @@ export class NodeSampler {
     const elapsed = Number.isNaN(this.lastMemMs) ? this.intervalS : (now - this.lastMemMs) / 1000;
     this.lastMemMs = now;
     return this.series.mem.add(now, this.mem.usedFraction, Math.min(elapsed, this.intervalS));
+  }
+
+  /**
+   * Records the node's GPU usage read at `timeMs` (GPU readings arrive asynchronously, from
+   * nvidia-smi). It stands for at most one interval, like a memory reading.
+   */
+  addGpuUsage(timeMs: number, usage: number): boolean {
+    const last = this.series.gpu.lastSampleMs;
+    const elapsed = last === undefined ? this.intervalS : (timeMs - last) / 1000;
+    const added = this.series.gpu.add(timeMs, usage, Math.min(elapsed, this.intervalS));
+    if (added && (this.lastGoodSampleMs === undefined || timeMs > this.lastGoodSampleMs))
+      this.lastGoodSampleMs = timeMs;
+    return added;
   }
 
   /** True when the last reading fell back to an estimate of MemAvailable. */

@@ -1,0 +1,176 @@
+// Which container an Allocate is for. kubelet's Allocate names only device IDs (a count, for our
+// unit devices), never the pod, so the agent infers it. The rule, deterministic and documented:
+//
+//  1. A container already half-answered — one of its resources allocated in this process, this
+//     one not yet, with the same count — is continued first. kubelet allocates every resource of a
+//     container back to back, and admits pods one at a time, so this is the container in flight.
+//  2. After a restart, a recovered allocation whose recorded device IDs for this resource equal the
+//     request's is the same container asked again (kubelet retrying): it gets the same answer.
+//  3. Otherwise, among the pods on this node that the extender assigned (assignment + assume time),
+//     not yet marked allocated, not finished and not being deleted: the containers with a GPU
+//     assignment, no allocation yet, and a request for this resource equal to the count. The
+//     oldest assume time wins; ties by namespace, then pod name, then container order
+//     (init containers first, as kubelet starts them).
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import type { VgpuResourceKind } from '../../contracts/device-plugin.ts';
+import { VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE } from '../../contracts/resources.ts';
+import {
+  type GpuShare,
+  VGPU_ALLOCATED_ANNOTATION,
+  VGPU_ASSIGNMENT_ANNOTATION,
+  VGPU_ASSUME_TIME_ANNOTATION,
+  decodeAssumeTime,
+  decodeVgpuAssignment,
+} from '../../contracts/vgpu-pod.ts';
+import { parseQuantity } from '../../common/quantity.ts';
+
+export interface UnitRequest {
+  core: number;
+  memory: number;
+}
+
+/** One container's allocation, as held in memory and in the checkpoint. */
+export interface ContainerAllocation {
+  podUID: string;
+  namespace: string;
+  podName: string;
+  container: string;
+  /** The assigned GPUs, with the UUIDs they had at allocation. */
+  shares: Array<GpuShare & { uuid: string }>;
+  /** Units the container requests per resource (0: not requested). */
+  request: UnitRequest;
+  /** Device IDs kubelet sent per resource, sorted: how a retry after a restart is recognised. */
+  deviceIds: Partial<Record<VgpuResourceKind, string[]>>;
+  allocatedAtMs: number;
+}
+
+/** An allocation plus what only this process knows. */
+export interface LedgerEntry {
+  allocation: ContainerAllocation;
+  /** Resources answered by this process (empty for one recovered from the checkpoint). */
+  answered: Set<VgpuResourceKind>;
+  recovered: boolean;
+}
+
+export type MatchResult =
+  | { kind: 'existing'; entry: LedgerEntry; why: 'in-flight' | 'retry' }
+  | {
+      kind: 'new';
+      pod: V1Pod;
+      container: string;
+      shares: GpuShare[];
+      request: UnitRequest;
+      assumeTimeMs: number;
+    }
+  | { kind: 'none'; reason: string };
+
+const RESOURCE_OF: Record<VgpuResourceKind, string> = {
+  core: VGPU_CORE_RESOURCE,
+  memory: VGPU_MEMORY_RESOURCE,
+};
+
+function units(container: V1Container, resource: string): number {
+  const text = container.resources?.limits?.[resource] ?? container.resources?.requests?.[resource];
+  if (text === undefined) return 0;
+  const n = parseQuantity(String(text));
+  return n !== undefined && Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
+/** What a container asks of each vGPU resource. */
+export function containerRequest(container: V1Container): UnitRequest {
+  return { core: units(container, RESOURCE_OF.core), memory: units(container, RESOURCE_OF.memory) };
+}
+
+/** Containers in the order kubelet allocates them. */
+export function podContainers(pod: V1Pod): V1Container[] {
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+}
+
+export function isPodFinished(pod: V1Pod): boolean {
+  const phase = pod.status?.phase;
+  return phase === 'Succeeded' || phase === 'Failed';
+}
+
+export function isMarkedAllocated(pod: V1Pod): boolean {
+  return pod.metadata?.annotations?.[VGPU_ALLOCATED_ANNOTATION] !== undefined;
+}
+
+/** The containers of `pod` that need vGPU units, with their assignment; empty when it has none. */
+export function gpuContainers(pod: V1Pod): Array<{ name: string; request: UnitRequest; shares: GpuShare[] }> {
+  const text = pod.metadata?.annotations?.[VGPU_ASSIGNMENT_ANNOTATION];
+  if (text === undefined) return [];
+  const decoded = decodeVgpuAssignment(text);
+  if (!decoded.ok) return [];
+  const out: Array<{ name: string; request: UnitRequest; shares: GpuShare[] }> = [];
+  for (const container of podContainers(pod)) {
+    const shares = decoded.assignment.containers[container.name];
+    const request = containerRequest(container);
+    if (shares && (request.core > 0 || request.memory > 0))
+      out.push({ name: container.name, request, shares });
+  }
+  return out;
+}
+
+const sameIds = (a: readonly string[] | undefined, b: readonly string[]): boolean =>
+  a !== undefined && a.length === b.length && a.every((id, i) => id === b[i]);
+
+/**
+ * Applies the rule above. `sortedIds` are the request's device IDs, sorted. Pure: the caller
+ * commits the result.
+ */
+export function matchAllocate(
+  kind: VgpuResourceKind,
+  sortedIds: readonly string[],
+  pods: readonly V1Pod[],
+  ledger: readonly LedgerEntry[],
+): MatchResult {
+  const count = sortedIds.length;
+  const byAge = [...ledger].sort((a, b) => a.allocation.allocatedAtMs - b.allocation.allocatedAtMs);
+  const inFlight = byAge.find(
+    (e) =>
+      e.allocation.request[kind] === count &&
+      !e.answered.has(kind) &&
+      e.allocation.deviceIds[kind] === undefined &&
+      (e.answered.size > 0 || (e.recovered && Object.keys(e.allocation.deviceIds).length > 0)),
+  );
+  if (inFlight) return { kind: 'existing', entry: inFlight, why: 'in-flight' };
+  const retry = byAge.find(
+    (e) => e.recovered && !e.answered.has(kind) && sameIds(e.allocation.deviceIds[kind], sortedIds),
+  );
+  if (retry) return { kind: 'existing', entry: retry, why: 'retry' };
+
+  const taken = new Set(ledger.map((e) => `${e.allocation.podUID}/${e.allocation.container}`));
+  let best: Extract<MatchResult, { kind: 'new' }> | undefined;
+  let assigned = 0;
+  for (const pod of pods) {
+    const uid = pod.metadata?.uid;
+    const assumeTimeMs = decodeAssumeTime(pod.metadata?.annotations?.[VGPU_ASSUME_TIME_ANNOTATION]);
+    if (!uid || assumeTimeMs === undefined) continue;
+    if (isMarkedAllocated(pod) || isPodFinished(pod) || pod.metadata?.deletionTimestamp) continue;
+    assigned++;
+    // Only a pod's first unallocated GPU container can be next: kubelet goes through them in order.
+    const c = gpuContainers(pod).find((x) => !taken.has(`${uid}/${x.name}`));
+    if (c && c.request[kind] === count) {
+      if (
+        !best ||
+        assumeTimeMs < best.assumeTimeMs ||
+        (assumeTimeMs === best.assumeTimeMs && podOrder(pod, best.pod) < 0)
+      ) {
+        best = { kind: 'new', pod, container: c.name, shares: c.shares, request: c.request, assumeTimeMs };
+      }
+    }
+  }
+  if (best) return best;
+  return {
+    kind: 'none',
+    reason:
+      `no pod on this node waits for ${count} ${RESOURCE_OF[kind]} ` +
+      `(${assigned} assigned pod(s) not yet allocated; none has an unallocated container requesting exactly ${count})`,
+  };
+}
+
+function podOrder(a: V1Pod, b: V1Pod): number {
+  const ka = `${a.metadata?.namespace ?? ''}/${a.metadata?.name ?? ''}`;
+  const kb = `${b.metadata?.namespace ?? ''}/${b.metadata?.name ?? ''}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}

@@ -1,0 +1,675 @@
+// The vGPU device plugin: two kubelet device plugins (vgpu-core and vgpu-memory) in one object.
+// It advertises unit devices per GPU, registers with kubelet (again whenever kubelet restarts),
+// and answers Allocate with the GPUs the extender assigned to the pod starting, which it infers
+// by the rule in matcher.ts. Allocations are checkpointed; nothing is global, so tests run several
+// plugins, or a plugin and its restarted self, in one process.
+import { EventEmitter } from 'node:events';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Pod } from '@kubernetes/client-node';
+import { status } from '@grpc/grpc-js';
+import type { Clock } from '../../common/clock.ts';
+import { apiStatus, errorMessage, requestOptions } from '../../common/kube.ts';
+import type { Logger } from '../../common/log.ts';
+import { Reflector } from '../../common/reflector.ts';
+import {
+  DEFAULT_DEVICE_PLUGIN_DIR,
+  DEVICE_PLUGIN_API_VERSION,
+  KUBELET_SOCKET,
+  VGPU_PLUGIN_SOCKETS,
+  VGPU_RESOURCE_NAMES,
+  type VgpuResourceKind,
+  parseVgpuDeviceId,
+} from '../../contracts/device-plugin.ts';
+import { DEFAULT_VGPU_MEMORY_UNIT_MIB, VGPU_CORE_PER_GPU } from '../../contracts/resources.ts';
+import { formatRfc3339 } from '../../contracts/time.ts';
+import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
+import { Checkpoint } from './checkpoint.ts';
+import { containerDirs, removePodFiles, writeContainerFiles } from './container-files.ts';
+import { type GpuSource, deviceList, listFingerprint } from './devices.ts';
+import { KubeletSocketWatcher, type SocketIdentity, socketIdentity } from './kubelet-watch.ts';
+import {
+  type ContainerAllocation,
+  type LedgerEntry,
+  gpuContainers,
+  isMarkedAllocated,
+  isPodFinished,
+  matchAllocate,
+} from './matcher.ts';
+import type {
+  AllocateRequest,
+  AllocateResponse,
+  ContainerAllocateResponse,
+  Device,
+  DevicePluginOptions,
+  PreferredAllocationRequest,
+  PreferredAllocationResponse,
+} from './proto.ts';
+import { devicepluginApi, insecure, unixTarget } from './proto.ts';
+import { GrpcError, ResourceServer } from './resource-server.ts';
+import { buildContainerResponse, configFor } from './response.ts';
+
+export { DEFAULT_DEVICE_PLUGIN_DIR };
+
+/** Points inside Allocate where a test makes the process "die". */
+export type FaultPoint = 'before-checkpoint' | 'after-checkpoint';
+
+export interface DevicePluginConfig {
+  /** kubelet's device-plugin directory (`--device-plugin-path`). */
+  socketDir: string;
+  nodeName: string;
+  gpus: GpuSource;
+  kubeConfig: KubeConfig;
+  /** Where the allocation checkpoint lives (`--checkpoint-path`). */
+  checkpointDir: string;
+  /** Host directory for per-container config and run directories (`--vgpu-config-root`). */
+  configRoot: string;
+  /** Host directory holding libvcuda-control.so and ld.so.preload (`--vgpu-library-dir`). */
+  libraryDir: string;
+  /** Where the host's /dev is visible (default /dev). */
+  devRoot?: string;
+  memoryUnitMiB?: number;
+  clock: Clock;
+  logger: Logger;
+  /** Period of the sweep that frees allocations of pods that are gone (default 60 s). */
+  sweepIntervalMs?: number;
+  /** Fallback poll of kubelet.sock, in case the directory watch misses a change (default 5 s). */
+  kubeletPollMs?: number;
+  apiTimeoutMs?: number;
+  /** Tests only: throwing here simulates the process dying at that point. */
+  faultHook?: (point: FaultPoint) => void;
+}
+
+const KINDS: readonly VgpuResourceKind[] = ['core', 'memory'];
+const REGISTER_DEADLINE_MS = 5000;
+const READY_WAIT_MS = 10_000;
+const REGISTER_BACKOFF = { initialMs: 500, maxMs: 30_000 };
+
+export interface DevicePluginEvents {
+  /** A resource registered with kubelet (after start, and again after each kubelet restart). */
+  registered: [kind: VgpuResourceKind];
+  /** A pod got its `vgpu-allocated` annotation. */
+  marked: [pod: { namespace: string; name: string }];
+}
+
+export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
+  private readonly servers: Record<VgpuResourceKind, ResourceServer>;
+  private readonly pods: Reflector<V1Pod>;
+  private readonly core: CoreV1Api;
+  private readonly checkpoint: Checkpoint;
+  private readonly watcher: KubeletSocketWatcher;
+  private readonly ledger = new Map<string, LedgerEntry>();
+  private readonly memoryUnitMiB: number;
+  private readonly fingerprints: Record<VgpuResourceKind, string> = { core: '', memory: '' };
+  private queue: Promise<unknown> = Promise.resolve();
+  private ready: Promise<void> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private registerTimer: NodeJS.Timeout | undefined;
+  private registerFailures = 0;
+  private registering: Promise<void> | undefined;
+  private registerAgain = false;
+  private readonly marking = new Set<Promise<void>>();
+  private stopped = true;
+
+  constructor(private readonly config: DevicePluginConfig) {
+    super();
+    this.memoryUnitMiB = config.memoryUnitMiB ?? DEFAULT_VGPU_MEMORY_UNIT_MIB;
+    const logger = config.logger;
+    this.core = config.kubeConfig.makeApiClient(CoreV1Api);
+    this.checkpoint = new Checkpoint(config.checkpointDir, () => config.clock.now());
+    const server = (kind: VgpuResourceKind) =>
+      new ResourceServer(
+        join(config.socketDir, VGPU_PLUGIN_SOCKETS[kind]),
+        {
+          options: () => this.options(),
+          devices: () => this.devices(kind),
+          preferred: async (req) => this.preferred(kind, req),
+          allocate: (req) => this.allocate(kind, req),
+        },
+        logger.child({ resource: VGPU_RESOURCE_NAMES[kind] }),
+      );
+    this.servers = { core: server('core'), memory: server('memory') };
+    const fieldSelector = `spec.nodeName=${config.nodeName}`;
+    this.pods = new Reflector<V1Pod>({
+      kubeConfig: config.kubeConfig,
+      path: '/api/v1/pods',
+      fieldSelector,
+      list: () => this.core.listPodForAllNamespaces({ fieldSelector }, requestOptions(60_000)),
+      logger: logger.child({ watch: 'pods' }),
+    });
+    this.watcher = new KubeletSocketWatcher(config.socketDir, config.kubeletPollMs ?? 5000, logger, (identity) =>
+      this.onKubeletChange(identity),
+    );
+  }
+
+  /** The socket paths, for tests and logs. */
+  socketPath(kind: VgpuResourceKind): string {
+    return this.servers[kind].socketPath;
+  }
+
+  /** Recovers the checkpoint, serves both resources, registers them, and starts watching. */
+  async start(): Promise<void> {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const log = this.config.logger;
+    const loaded = await this.checkpoint.load();
+    let rebuild = false;
+    if (loaded.kind === 'ok') {
+      for (const allocation of loaded.allocations) {
+        this.ledger.set(keyOf(allocation), { allocation, answered: new Set(), recovered: true });
+      }
+      log.info({ allocations: loaded.allocations.length }, 'recovered vGPU allocations from the checkpoint');
+    } else if (loaded.kind === 'corrupt') {
+      rebuild = true;
+      log.error(
+        { path: this.checkpoint.path, reason: loaded.reason, movedTo: loaded.movedTo },
+        'vGPU checkpoint is corrupt; set it aside and rebuilding allocations from pod annotations',
+      );
+    }
+    this.pods.start();
+    this.ready = this.pods.waitForSync().then(() => this.adoptAnnotatedPods(rebuild));
+    // Allocate waits for this itself; an unreachable API must not make start() fail or hang.
+    this.ready.catch(() => undefined);
+    this.refreshDevices();
+    this.unsubscribe = this.config.gpus.subscribe(() => this.refreshDevices());
+    for (const kind of KINDS) await this.servers[kind].start();
+    const identity = await socketIdentity(join(this.config.socketDir, KUBELET_SOCKET));
+    this.watcher.start(identity);
+    await this.registerAll();
+    const sweepMs = this.config.sweepIntervalMs ?? 60_000;
+    this.sweepTimer = setInterval(() => void this.sweep().catch((err: unknown) => this.sweepFailed(err)), sweepMs);
+    this.sweepTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.registerTimer);
+    this.watcher.stop();
+    this.unsubscribe?.();
+    await this.queue.catch(() => undefined);
+    await Promise.allSettled([...this.marking]);
+    await Promise.all(KINDS.map((kind) => this.servers[kind].stop()));
+    await this.pods.stop();
+  }
+
+  /** Allocations held now (a copy), for tests, metrics and the GPU inventory. */
+  allocations(): ContainerAllocation[] {
+    return [...this.ledger.values()].map((e) => structuredClone(e.allocation));
+  }
+
+  /** Waits until every annotation patch in flight has finished. */
+  async settled(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    await Promise.allSettled([...this.marking]);
+  }
+
+  options(): DevicePluginOptions {
+    return { pre_start_required: false, get_preferred_allocation_available: true };
+  }
+
+  devices(kind: VgpuResourceKind): Device[] {
+    return deviceList(this.config.gpus.gpus(), kind, this.memoryUnitMiB);
+  }
+
+  // ---- registration ---------------------------------------------------------------------------
+
+  private onKubeletChange(identity: SocketIdentity): void {
+    if (identity === undefined) {
+      this.config.logger.info('kubelet.sock is gone; waiting for kubelet to come back');
+      return;
+    }
+    this.config.logger.info('kubelet.sock was recreated (kubelet restarted); registering again');
+    this.registerFailures = 0;
+    void this.registerAll();
+  }
+
+  /** Registers both resources; concurrent callers share one run, and a call during a run queues one more. */
+  private registerAll(): Promise<void> {
+    if (this.registering) {
+      this.registerAgain = true;
+      return this.registering;
+    }
+    this.registering = this.registerOnce().finally(() => {
+      this.registering = undefined;
+      if (this.registerAgain && !this.stopped) {
+        this.registerAgain = false;
+        void this.registerAll();
+      }
+    });
+    return this.registering;
+  }
+
+  private async registerOnce(): Promise<void> {
+    clearTimeout(this.registerTimer);
+    const kubelet = join(this.config.socketDir, KUBELET_SOCKET);
+    if ((await socketIdentity(kubelet)) === undefined) {
+      this.config.logger.info({ socket: kubelet }, 'kubelet.sock not there yet; will register when it appears');
+      return;
+    }
+    try {
+      for (const kind of KINDS) {
+        if (this.stopped) return;
+        const server = this.servers[kind];
+        // A restarting kubelet deletes every socket in the directory, ours included.
+        if (!(await server.socketPresent())) {
+          await server.stop();
+          await server.start();
+        }
+        await this.register(kubelet, kind);
+        this.config.logger.info({ resource: VGPU_RESOURCE_NAMES[kind] }, 'registered with kubelet');
+        this.emit('registered', kind);
+      }
+      this.registerFailures = 0;
+    } catch (err) {
+      if (this.stopped) return;
+      this.registerFailures++;
+      const delay = Math.min(REGISTER_BACKOFF.maxMs, REGISTER_BACKOFF.initialMs * 2 ** Math.min(this.registerFailures - 1, 10));
+      this.config.logger.warn({ err: (err as Error).message, retryInMs: delay }, 'registration with kubelet failed');
+      this.registerTimer = setTimeout(() => void this.registerAll(), delay);
+      this.registerTimer.unref();
+    }
+  }
+
+  private register(kubeletSocket: string, kind: VgpuResourceKind): Promise<void> {
+    const { Registration } = devicepluginApi();
+    const client = new Registration(unixTarget(kubeletSocket), insecure());
+    return new Promise<void>((resolve, reject) => {
+      client.Register(
+        {
+          version: DEVICE_PLUGIN_API_VERSION,
+          endpoint: VGPU_PLUGIN_SOCKETS[kind],
+          resource_name: VGPU_RESOURCE_NAMES[kind],
+          options: this.options(),
+        },
+        { deadline: Date.now() + REGISTER_DEADLINE_MS },
+        (err) => {
+          client.close();
+          if (err) reject(err);
+          else resolve();
+        },
+      );
+    });
+  }
+
+  // ---- devices ----------------------------------------------------------------------------------
+
+  private refreshDevices(): void {
+    for (const kind of KINDS) {
+      const devices = this.devices(kind);
+      const fingerprint = listFingerprint(devices);
+      if (fingerprint === this.fingerprints[kind]) continue;
+      const first = this.fingerprints[kind] === '';
+      this.fingerprints[kind] = fingerprint;
+      if (!first) {
+        this.config.logger.info({ resource: VGPU_RESOURCE_NAMES[kind] }, 'GPU devices changed; re-sending the list');
+        this.servers[kind].broadcast(devices);
+      }
+    }
+  }
+
+  // ---- preferred allocation --------------------------------------------------------------------
+
+  /** Prefers units of the GPUs the pod kubelet is about to start was assigned; only advice. */
+  private preferred(kind: VgpuResourceKind, req: PreferredAllocationRequest): PreferredAllocationResponse {
+    const pods = this.pods.list();
+    const ledger = [...this.ledger.values()];
+    const container_responses = req.container_requests.map((c) => {
+      const size = Math.max(0, c.allocation_size);
+      const available = new Set(c.available_deviceIDs);
+      // A retry after a restart: the same IDs as last time, when kubelet still has them all.
+      const retry = ledger.find((e) => {
+        const ids = e.allocation.deviceIds[kind];
+        return e.recovered && ids?.length === size && ids.every((id) => available.has(id));
+      });
+      if (retry) return { deviceIDs: [...retry.allocation.deviceIds[kind]!] };
+      const match = matchAllocate(kind, new Array<string>(size).fill(''), pods, ledger);
+      const uuids =
+        match.kind === 'new'
+          ? match.shares.map((s) => this.config.gpus.gpus().find((g) => g.index === s.index)?.uuid)
+          : match.kind === 'existing'
+            ? match.entry.allocation.shares.map((s) => s.uuid)
+            : [];
+      return { deviceIDs: pickPreferred(c.available_deviceIDs, c.must_include_deviceIDs, uuids, size) };
+    });
+    return { container_responses };
+  }
+
+  // ---- allocate --------------------------------------------------------------------------------
+
+  private allocate(kind: VgpuResourceKind, req: AllocateRequest): Promise<AllocateResponse> {
+    // One Allocate at a time: two concurrent calls must never pick the same pod.
+    const run = this.queue.then(() => this.allocateNow(kind, req));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async allocateNow(kind: VgpuResourceKind, req: AllocateRequest): Promise<AllocateResponse> {
+    if (this.stopped) throw new GrpcError(status.UNAVAILABLE, 'the device plugin is stopping');
+    await this.waitReady();
+    const responses: ContainerAllocateResponse[] = [];
+    const touched: LedgerEntry[] = [];
+    for (const c of req.container_requests) {
+      const ids = [...c.devices_ids].sort();
+      for (const id of ids) {
+        if (parseVgpuDeviceId(id)?.kind !== kind) {
+          throw new GrpcError(status.INVALID_ARGUMENT, `device ${JSON.stringify(id)} is not a ${VGPU_RESOURCE_NAMES[kind]} unit`);
+        }
+      }
+      if (ids.length === 0) throw new GrpcError(status.INVALID_ARGUMENT, 'a container request without devices');
+      const entry = await this.allocateContainer(kind, ids);
+      touched.push(entry);
+      const a = entry.allocation;
+      responses.push(
+        buildContainerResponse(a, containerDirs(this.config.configRoot, a.podUID, a.container), {
+          devRoot: this.config.devRoot ?? '/dev',
+          libraryDir: this.config.libraryDir,
+        }),
+      );
+    }
+    for (const entry of touched) this.markIfComplete(entry.allocation.podUID);
+    return { container_responses: responses };
+  }
+
+  private async allocateContainer(kind: VgpuResourceKind, ids: string[]): Promise<LedgerEntry> {
+    const log = this.config.logger;
+    let match = matchAllocate(kind, ids, this.pods.list(), [...this.ledger.values()]);
+    if (match.kind === 'none') {
+      // Our watch may trail kubelet's by a moment: ask the API itself before giving up.
+      match = matchAllocate(kind, ids, await this.listPodsNow(), [...this.ledger.values()]);
+    }
+    if (match.kind === 'none') {
+      log.warn({ resource: VGPU_RESOURCE_NAMES[kind], units: ids.length }, match.reason);
+      throw new GrpcError(status.FAILED_PRECONDITION, match.reason);
+    }
+    if (match.kind === 'existing') {
+      const entry = match.entry;
+      const a = entry.allocation;
+      const previous = a.deviceIds[kind];
+      a.deviceIds[kind] = ids;
+      entry.answered.add(kind);
+      await writeContainerFiles(containerDirs(this.config.configRoot, a.podUID, a.container), configFor(a));
+      try {
+        await this.saveCheckpoint();
+      } catch (err) {
+        entry.answered.delete(kind);
+        if (previous) a.deviceIds[kind] = previous;
+        else delete a.deviceIds[kind];
+        throw err;
+      }
+      log.info({ pod: `${a.namespace}/${a.podName}`, container: a.container, resource: VGPU_RESOURCE_NAMES[kind], why: match.why }, 'allocated');
+      return entry;
+    }
+
+    const pod = match.pod;
+    const gpus = this.config.gpus.gpus();
+    const shares = match.shares.map((s) => {
+      const gpu = gpus.find((g) => g.index === s.index);
+      if (!gpu) throw new GrpcError(status.FAILED_PRECONDITION, `pod ${podName(pod)} is assigned GPU ${s.index}, which this node does not have`);
+      return { ...s, uuid: gpu.uuid };
+    });
+    this.checkCapacity(podName(pod), shares);
+    const allocation: ContainerAllocation = {
+      podUID: pod.metadata!.uid!,
+      namespace: pod.metadata!.namespace ?? '',
+      podName: pod.metadata!.name!,
+      container: match.container,
+      shares,
+      request: match.request,
+      deviceIds: { [kind]: ids },
+      allocatedAtMs: this.config.clock.now(),
+    };
+    // Files first: a crash right after leaves only files the sweep removes, and a retry rewrites them.
+    await writeContainerFiles(containerDirs(this.config.configRoot, allocation.podUID, allocation.container), configFor(allocation));
+    this.config.faultHook?.('before-checkpoint');
+    const entry: LedgerEntry = { allocation, answered: new Set([kind]), recovered: false };
+    this.ledger.set(keyOf(allocation), entry);
+    try {
+      await this.saveCheckpoint();
+    } catch (err) {
+      this.ledger.delete(keyOf(allocation));
+      throw err;
+    }
+    this.config.faultHook?.('after-checkpoint');
+    log.info(
+      { pod: podName(pod), container: match.container, resource: VGPU_RESOURCE_NAMES[kind], gpus: shares.map((s) => s.index) },
+      'allocated',
+    );
+    return entry;
+  }
+
+  /** Never hands out more of a GPU than it has, whatever the assignment says. */
+  private checkCapacity(pod: string, shares: ReadonlyArray<{ index: number; core: number; memoryMiB: number }>): void {
+    const gpus = this.config.gpus.gpus();
+    for (const share of shares) {
+      let core = share.core;
+      let memory = share.memoryMiB;
+      for (const e of this.ledger.values()) {
+        for (const s of e.allocation.shares) {
+          if (s.index !== share.index) continue;
+          core += s.core;
+          memory += s.memoryMiB;
+        }
+      }
+      const gpu = gpus.find((g) => g.index === share.index);
+      if (core > VGPU_CORE_PER_GPU || (gpu && memory > gpu.memoryMiB)) {
+        throw new GrpcError(
+          status.RESOURCE_EXHAUSTED,
+          `pod ${pod}: GPU ${share.index} would be over-committed (core ${core}/${VGPU_CORE_PER_GPU}, memory ${memory}/${gpu?.memoryMiB ?? '?'} MiB)`,
+        );
+      }
+    }
+  }
+
+  private async waitReady(): Promise<void> {
+    if (!this.ready) throw new GrpcError(status.UNAVAILABLE, 'the device plugin has not started');
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new GrpcError(status.UNAVAILABLE, 'pods on this node are not known yet (API server unreachable?)')),
+        READY_WAIT_MS,
+      );
+    });
+    try {
+      await Promise.race([this.ready, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async listPodsNow(): Promise<V1Pod[]> {
+    try {
+      const list = await this.core.listPodForAllNamespaces(
+        { fieldSelector: `spec.nodeName=${this.config.nodeName}` },
+        requestOptions(this.config.apiTimeoutMs ?? 5000),
+      );
+      return list.items;
+    } catch (err) {
+      this.config.logger.warn({ err: errorMessage(err) }, 'listing pods for Allocate failed');
+      return this.pods.list();
+    }
+  }
+
+  private saveCheckpoint(): Promise<void> {
+    return this.checkpoint.save(
+      this.config.nodeName,
+      [...this.ledger.values()].map((e) => e.allocation),
+    );
+  }
+
+  // ---- marking pods ------------------------------------------------------------------------
+
+  /** Annotates the pod once every GPU container of it is allocated; in the background, off the Allocate path. */
+  private markIfComplete(podUID: string, requireRunning = false): void {
+    const pod = this.pods.list().find((p) => p.metadata?.uid === podUID);
+    if (!pod || isMarkedAllocated(pod)) return;
+    if (requireRunning && pod.status?.phase !== 'Running') return;
+    const containers = gpuContainers(pod);
+    const complete =
+      containers.length > 0 &&
+      containers.every((c) => {
+        const entry = this.ledger.get(`${podUID}/${c.name}`);
+        if (!entry) return false;
+        return KINDS.every((k) => c.request[k] === 0 || entry.allocation.deviceIds[k] !== undefined);
+      });
+    if (!complete) return;
+    const work = this.patchAllocated(pod).finally(() => this.marking.delete(work));
+    this.marking.add(work);
+  }
+
+  private async patchAllocated(pod: V1Pod): Promise<void> {
+    const namespace = pod.metadata!.namespace!;
+    const name = pod.metadata!.name!;
+    try {
+      const patched = await this.core.patchNamespacedPod(
+        { name, namespace, body: { metadata: { annotations: { [VGPU_ALLOCATED_ANNOTATION]: formatRfc3339(this.config.clock.now()) } } } },
+        requestOptions(this.config.apiTimeoutMs ?? 5000, PatchStrategy.MergePatch),
+      );
+      this.pods.offer(patched);
+      this.emit('marked', { namespace, name });
+    } catch (err) {
+      // The allocation stands (it is checkpointed); the sweep tries the annotation again.
+      const level = apiStatus(err) === 404 ? 'info' : 'warn';
+      this.config.logger[level]({ pod: `${namespace}/${name}`, err: errorMessage(err) }, 'could not mark the pod allocated');
+    }
+  }
+
+  // ---- recovery and sweep --------------------------------------------------------------------
+
+  /**
+   * Adds allocations that pods carry (vgpu-allocated + assignment) but the ledger lacks: all of
+   * them after a corrupt checkpoint, any stragglers otherwise. They count against capacity and are
+   * never handed out again.
+   */
+  private async adoptAnnotatedPods(rebuild: boolean): Promise<void> {
+    let added = 0;
+    for (const pod of this.pods.list()) {
+      if (!isMarkedAllocated(pod) || isPodFinished(pod) || !pod.metadata?.uid) continue;
+      const gpus = this.config.gpus.gpus();
+      for (const c of gpuContainers(pod)) {
+        const key = `${pod.metadata.uid}/${c.name}`;
+        if (this.ledger.has(key)) continue;
+        const shares = c.shares.map((s) => ({ ...s, uuid: gpus.find((g) => g.index === s.index)?.uuid ?? `unknown-${s.index}` }));
+        this.ledger.set(key, {
+          allocation: {
+            podUID: pod.metadata.uid,
+            namespace: pod.metadata.namespace ?? '',
+            podName: pod.metadata.name ?? '',
+            container: c.name,
+            shares,
+            request: c.request,
+            deviceIds: {},
+            allocatedAtMs: this.config.clock.now(),
+          },
+          answered: new Set(),
+          recovered: true,
+        });
+        added++;
+      }
+    }
+    if (added > 0 || rebuild) {
+      await this.saveCheckpoint();
+      this.config.logger.info({ added, rebuilt: rebuild }, 'vGPU allocations taken from pod annotations');
+    }
+  }
+
+  /**
+   * Frees allocations of pods that are gone or finished (confirmed with the API, so a watch that
+   * trails behind cannot free a live pod), retries annotations that failed, and removes container
+   * directories nobody holds. Runs every sweep interval; tests call it directly.
+   */
+  async sweep(): Promise<{ freed: number }> {
+    if (!this.pods.synced) return { freed: 0 };
+    const work = this.queue.then(() => this.sweepNow());
+    this.queue = work.catch(() => undefined);
+    return work;
+  }
+
+  private async sweepNow(): Promise<{ freed: number }> {
+    const live = new Map(this.pods.list().map((p) => [p.metadata?.uid ?? '', p]));
+    const freedUIDs = new Set<string>();
+    for (const entry of this.ledger.values()) {
+      const a = entry.allocation;
+      if (freedUIDs.has(a.podUID)) continue;
+      const cached = live.get(a.podUID);
+      if (cached && !isPodFinished(cached)) continue;
+      if (!(await this.podGone(a.namespace, a.podName, a.podUID))) continue;
+      freedUIDs.add(a.podUID);
+    }
+    let freed = 0;
+    for (const [key, entry] of [...this.ledger]) {
+      if (!freedUIDs.has(entry.allocation.podUID)) continue;
+      this.ledger.delete(key);
+      freed++;
+    }
+    if (freed > 0) {
+      await this.saveCheckpoint();
+      this.config.logger.info({ freed, pods: freedUIDs.size }, 'freed vGPU allocations of pods that are gone');
+    }
+    const held = new Set([...this.ledger.values()].map((e) => e.allocation.podUID));
+    for (const uid of await this.podDirs()) {
+      if (!held.has(uid) && !live.has(uid)) await removePodFiles(this.config.configRoot, uid);
+    }
+    for (const uid of held) {
+      const answeredHere = [...this.ledger.values()].some((e) => e.allocation.podUID === uid && !e.recovered);
+      // A recovered allocation may never have reached kubelet; a running pod shows that it did.
+      this.markIfComplete(uid, !answeredHere);
+    }
+    return { freed };
+  }
+
+  private async podGone(namespace: string, name: string, uid: string): Promise<boolean> {
+    try {
+      const pod = await this.core.readNamespacedPod({ namespace, name }, requestOptions(this.config.apiTimeoutMs ?? 5000));
+      return pod.metadata?.uid !== uid || isPodFinished(pod);
+    } catch (err) {
+      return apiStatus(err) === 404;
+    }
+  }
+
+  private async podDirs(): Promise<string[]> {
+    try {
+      return await readdir(this.config.configRoot);
+    } catch {
+      return [];
+    }
+  }
+
+  private sweepFailed(err: unknown): void {
+    this.config.logger.warn({ err: errorMessage(err) }, 'vGPU sweep failed; will try again');
+  }
+}
+
+function keyOf(a: ContainerAllocation): string {
+  return `${a.podUID}/${a.container}`;
+}
+
+function podName(pod: V1Pod): string {
+  return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+}
+
+/** must_include first, then units of the preferred GPUs (in order), then anything; `size` in all. */
+export function pickPreferred(
+  available: readonly string[],
+  mustInclude: readonly string[],
+  preferredUuids: ReadonlyArray<string | undefined>,
+  size: number,
+): string[] {
+  const out: string[] = [];
+  const chosen = new Set<string>();
+  const take = (id: string) => {
+    if (out.length < size && !chosen.has(id)) {
+      chosen.add(id);
+      out.push(id);
+    }
+  };
+  for (const id of mustInclude) take(id);
+  for (const uuid of preferredUuids) {
+    if (uuid === undefined) continue;
+    for (const id of available) if (parseVgpuDeviceId(id)?.uuid === uuid) take(id);
+  }
+  for (const id of available) take(id);
+  return out;
+}
