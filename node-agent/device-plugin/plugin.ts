@@ -138,8 +138,11 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       list: () => this.core.listPodForAllNamespaces({ fieldSelector }, requestOptions(60_000)),
       logger: logger.child({ watch: 'pods' }),
     });
-    this.watcher = new KubeletSocketWatcher(config.socketDir, config.kubeletPollMs ?? 5000, logger, (identity) =>
-      this.onKubeletChange(identity),
+    this.watcher = new KubeletSocketWatcher(
+      config.socketDir,
+      config.kubeletPollMs ?? 5000,
+      logger,
+      (identity) => this.onKubeletChange(identity),
     );
   }
 
@@ -178,7 +181,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     this.watcher.start(identity);
     await this.registerAll();
     const sweepMs = this.config.sweepIntervalMs ?? 60_000;
-    this.sweepTimer = setInterval(() => void this.sweep().catch((err: unknown) => this.sweepFailed(err)), sweepMs);
+    this.sweepTimer = setInterval(
+      () => void this.sweep().catch((err: unknown) => this.sweepFailed(err)),
+      sweepMs,
+    );
     this.sweepTimer.unref();
   }
 
@@ -246,7 +252,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     clearTimeout(this.registerTimer);
     const kubelet = join(this.config.socketDir, KUBELET_SOCKET);
     if ((await socketIdentity(kubelet)) === undefined) {
-      this.config.logger.info({ socket: kubelet }, 'kubelet.sock not there yet; will register when it appears');
+      this.config.logger.info(
+        { socket: kubelet },
+        'kubelet.sock not there yet; will register when it appears',
+      );
       return;
     }
     try {
@@ -266,8 +275,14 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     } catch (err) {
       if (this.stopped) return;
       this.registerFailures++;
-      const delay = Math.min(REGISTER_BACKOFF.maxMs, REGISTER_BACKOFF.initialMs * 2 ** Math.min(this.registerFailures - 1, 10));
-      this.config.logger.warn({ err: (err as Error).message, retryInMs: delay }, 'registration with kubelet failed');
+      const delay = Math.min(
+        REGISTER_BACKOFF.maxMs,
+        REGISTER_BACKOFF.initialMs * 2 ** Math.min(this.registerFailures - 1, 10),
+      );
+      this.config.logger.warn(
+        { err: (err as Error).message, retryInMs: delay },
+        'registration with kubelet failed',
+      );
       this.registerTimer = setTimeout(() => void this.registerAll(), delay);
       this.registerTimer.unref();
     }
@@ -304,7 +319,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       const first = this.fingerprints[kind] === '';
       this.fingerprints[kind] = fingerprint;
       if (!first) {
-        this.config.logger.info({ resource: VGPU_RESOURCE_NAMES[kind] }, 'GPU devices changed; re-sending the list');
+        this.config.logger.info(
+          { resource: VGPU_RESOURCE_NAMES[kind] },
+          'GPU devices changed; re-sending the list',
+        );
         this.servers[kind].broadcast(devices);
       }
     }
@@ -355,10 +373,14 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       const ids = [...c.devices_ids].sort();
       for (const id of ids) {
         if (parseVgpuDeviceId(id)?.kind !== kind) {
-          throw new GrpcError(status.INVALID_ARGUMENT, `device ${JSON.stringify(id)} is not a ${VGPU_RESOURCE_NAMES[kind]} unit`);
+          throw new GrpcError(
+            status.INVALID_ARGUMENT,
+            `device ${JSON.stringify(id)} is not a ${VGPU_RESOURCE_NAMES[kind]} unit`,
+          );
         }
       }
-      if (ids.length === 0) throw new GrpcError(status.INVALID_ARGUMENT, 'a container request without devices');
+      if (ids.length === 0)
+        throw new GrpcError(status.INVALID_ARGUMENT, 'a container request without devices');
       const entry = await this.allocateContainer(kind, ids);
       touched.push(entry);
       const a = entry.allocation;
@@ -399,7 +421,15 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         else delete a.deviceIds[kind];
         throw err;
       }
-      log.info({ pod: `${a.namespace}/${a.podName}`, container: a.container, resource: VGPU_RESOURCE_NAMES[kind], why: match.why }, 'allocated');
+      log.info(
+        {
+          pod: `${a.namespace}/${a.podName}`,
+          container: a.container,
+          resource: VGPU_RESOURCE_NAMES[kind],
+          why: match.why,
+        },
+        'allocated',
+      );
       return entry;
     }
 
@@ -407,7 +437,11 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     const gpus = this.config.gpus.gpus();
     const shares = match.shares.map((s) => {
       const gpu = gpus.find((g) => g.index === s.index);
-      if (!gpu) throw new GrpcError(status.FAILED_PRECONDITION, `pod ${podName(pod)} is assigned GPU ${s.index}, which this node does not have`);
+      if (!gpu)
+        throw new GrpcError(
+          status.FAILED_PRECONDITION,
+          `pod ${podName(pod)} is assigned GPU ${s.index}, which this node does not have`,
+        );
       return { ...s, uuid: gpu.uuid };
     });
     this.checkCapacity(podName(pod), shares);
@@ -422,7 +456,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       allocatedAtMs: this.config.clock.now(),
     };
     // Files first: a crash right after leaves only files the sweep removes, and a retry rewrites them.
-    await writeContainerFiles(containerDirs(this.config.configRoot, allocation.podUID, allocation.container), configFor(allocation));
+    await writeContainerFiles(
+      containerDirs(this.config.configRoot, allocation.podUID, allocation.container),
+      configFor(allocation),
+    );
     this.config.faultHook?.('before-checkpoint');
     const entry: LedgerEntry = { allocation, answered: new Set([kind]), recovered: false };
     this.ledger.set(keyOf(allocation), entry);
@@ -434,14 +471,22 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     }
     this.config.faultHook?.('after-checkpoint');
     log.info(
-      { pod: podName(pod), container: match.container, resource: VGPU_RESOURCE_NAMES[kind], gpus: shares.map((s) => s.index) },
+      {
+        pod: podName(pod),
+        container: match.container,
+        resource: VGPU_RESOURCE_NAMES[kind],
+        gpus: shares.map((s) => s.index),
+      },
       'allocated',
     );
     return entry;
   }
 
   /** Never hands out more of a GPU than it has, whatever the assignment says. */
-  private checkCapacity(pod: string, shares: ReadonlyArray<{ index: number; core: number; memoryMiB: number }>): void {
+  private checkCapacity(
+    pod: string,
+    shares: ReadonlyArray<{ index: number; core: number; memoryMiB: number }>,
+  ): void {
     const gpus = this.config.gpus.gpus();
     for (const share of shares) {
       let core = share.core;
@@ -468,7 +513,13 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new GrpcError(status.UNAVAILABLE, 'pods on this node are not known yet (API server unreachable?)')),
+        () =>
+          reject(
+            new GrpcError(
+              status.UNAVAILABLE,
+              'pods on this node are not known yet (API server unreachable?)',
+            ),
+          ),
         READY_WAIT_MS,
       );
     });
@@ -524,7 +575,15 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     const name = pod.metadata!.name!;
     try {
       const patched = await this.core.patchNamespacedPod(
-        { name, namespace, body: { metadata: { annotations: { [VGPU_ALLOCATED_ANNOTATION]: formatRfc3339(this.config.clock.now()) } } } },
+        {
+          name,
+          namespace,
+          body: {
+            metadata: {
+              annotations: { [VGPU_ALLOCATED_ANNOTATION]: formatRfc3339(this.config.clock.now()) },
+            },
+          },
+        },
         requestOptions(this.config.apiTimeoutMs ?? 5000, PatchStrategy.MergePatch),
       );
       this.pods.offer(patched);
@@ -532,7 +591,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     } catch (err) {
       // The allocation stands (it is checkpointed); the sweep tries the annotation again.
       const level = apiStatus(err) === 404 ? 'info' : 'warn';
-      this.config.logger[level]({ pod: `${namespace}/${name}`, err: errorMessage(err) }, 'could not mark the pod allocated');
+      this.config.logger[level](
+        { pod: `${namespace}/${name}`, err: errorMessage(err) },
+        'could not mark the pod allocated',
+      );
     }
   }
 
@@ -551,7 +613,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       for (const c of gpuContainers(pod)) {
         const key = `${pod.metadata.uid}/${c.name}`;
         if (this.ledger.has(key)) continue;
-        const shares = c.shares.map((s) => ({ ...s, uuid: gpus.find((g) => g.index === s.index)?.uuid ?? `unknown-${s.index}` }));
+        const shares = c.shares.map((s) => ({
+          ...s,
+          uuid: gpus.find((g) => g.index === s.index)?.uuid ?? `unknown-${s.index}`,
+        }));
         this.ledger.set(key, {
           allocation: {
             podUID: pod.metadata.uid,
@@ -606,7 +671,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     }
     if (freed > 0) {
       await this.saveCheckpoint();
-      this.config.logger.info({ freed, pods: freedUIDs.size }, 'freed vGPU allocations of pods that are gone');
+      this.config.logger.info(
+        { freed, pods: freedUIDs.size },
+        'freed vGPU allocations of pods that are gone',
+      );
     }
     const held = new Set([...this.ledger.values()].map((e) => e.allocation.podUID));
     for (const uid of await this.podDirs()) {
@@ -622,7 +690,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
 
   private async podGone(namespace: string, name: string, uid: string): Promise<boolean> {
     try {
-      const pod = await this.core.readNamespacedPod({ namespace, name }, requestOptions(this.config.apiTimeoutMs ?? 5000));
+      const pod = await this.core.readNamespacedPod(
+        { namespace, name },
+        requestOptions(this.config.apiTimeoutMs ?? 5000),
+      );
       return pod.metadata?.uid !== uid || isPodFinished(pod);
     } catch (err) {
       return apiStatus(err) === 404;

@@ -78,7 +78,7 @@ export function parseQueryGpu(output: string): QueryResult {
 }
 
 // CSI escape sequences (colour, underline) some drivers put around the matrix headers.
-// biome-ignore lint: the escape character is the point of this pattern.
+// eslint-disable-next-line no-control-regex -- the escape character is the point of this pattern.
 const ANSI = /\u001b\[[0-9;]*m/g;
 const LINK = /^(X|NV\d{1,2}|PIX|PXB|PHB|NODE|SYS|SOC)$/;
 
