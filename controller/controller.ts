@@ -12,6 +12,8 @@ import {
 import { Reflector } from '../common/reflector.ts';
 import type { AgentFailureReason, PatchFailureReason } from '../contracts/controller.ts';
 import { type FigureName, isFigureName } from '../contracts/figures.ts';
+import { encodeGpuInventory, type GpuDevice } from '../contracts/gpu-inventory.ts';
+import type { GpuStatistics } from '../contracts/agent-api.ts';
 import { agentUrl, pollAgent } from './agent-client.ts';
 import { AgentEndpoints, type AgentServiceRef } from './agent-endpoints.ts';
 import { type BackoffPolicy, backoffDelay, sleep } from './backoff.ts';
@@ -28,6 +30,19 @@ import { LeaderElector } from './leader.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { PeriodicRunner, forEachLimit } from './periodic.ts';
 import { type Plan, type PlanInput, type PlanOptions, planNodePatch } from './plan.ts';
+
+/** The inventory keeps what a GPU is, not what it does now: usage would rewrite it every cycle. */
+function inventoryEntry(g: GpuStatistics): GpuDevice {
+  return {
+    index: g.index,
+    uuid: g.uuid,
+    model: g.model,
+    memoryMiB: g.memoryMiB,
+    mig: g.mig,
+    healthy: g.healthy,
+    links: g.links,
+  };
+}
 
 export interface LeaderElectionConfig {
   namespace: string;
@@ -86,7 +101,7 @@ type WriteOutcome = 'patched' | 'unchanged' | PatchFailureReason;
 interface Refresh {
   name: string;
   plan: Plan;
-  input: Pick<PlanInput, 'stats' | 'hotValue'>;
+  input: Pick<PlanInput, 'stats' | 'hotValue' | 'inventory'>;
 }
 
 const PATCH_FAILURE_OF: Readonly<Record<ApiFailure, PatchFailureReason>> = {
@@ -317,6 +332,7 @@ export class Controller {
       this.endpoints?.get(name),
     );
     let stats: PlanInput['stats'];
+    let inventory: string | undefined;
     if (url === undefined) {
       this.countAgentFailure(report, 'no_address', name, 'the node has no InternalIP or ExternalIP');
     } else {
@@ -325,6 +341,8 @@ export class Controller {
       if (result.ok) {
         this.config.metrics.agentPolls.inc({ result: 'ok' });
         stats = { figures: result.stats.windows, measuredAtMs: result.stats.timestampMs };
+        if (result.stats.gpus)
+          inventory = encodeGpuInventory({ gpus: result.stats.gpus.map(inventoryEntry) });
       } else {
         this.config.metrics.agentPolls.inc({ result: 'failed' });
         this.countAgentFailure(report, result.reason, name, result.detail);
@@ -334,7 +352,7 @@ export class Controller {
     const hotValue = this.pods.synced ? this.bindings.hotValue(name, this.policy.hotValue, nowMs) : undefined;
     // Decide on the freshest copy: the cache may hold our own last PATCH answer.
     const current = this.nodes.get(name) ?? node;
-    const input = { stats, hotValue };
+    const input = { stats, hotValue, inventory };
     const plan = planNodePatch(
       { annotations: current.metadata?.annotations, ...input, nowMs },
       this.planOptions,
@@ -382,7 +400,7 @@ export class Controller {
   private async write(
     name: string,
     first: Plan,
-    input: Pick<PlanInput, 'stats' | 'hotValue'>,
+    input: Pick<PlanInput, 'stats' | 'hotValue' | 'inventory'>,
     deadline: number,
   ): Promise<WriteOutcome> {
     const attempts = this.config.maxApiAttempts ?? 4;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { encodeCount, encodeFraction } from '../contracts/annotations.ts';
 import type { FigureName } from '../contracts/figures.ts';
+import { encodeGpuInventory, GPU_INVENTORY_ANNOTATION } from '../contracts/gpu-inventory.ts';
 import { type PlanOptions, planNodePatch } from './plan.ts';
 
 const MIN = 60_000;
@@ -169,5 +170,24 @@ describe('planNodePatch', () => {
     }
     assert.ok(patches <= 12, `${patches} patches in an hour`);
     assert.ok(patches >= 10, `figures must still be refreshed before they expire (${patches})`);
+  });
+
+  test('the GPU inventory is written when it changes, and costs no PATCH of its own otherwise', () => {
+    const inventory = encodeGpuInventory({
+      gpus: [
+        { index: 0, uuid: 'GPU-1', model: 'A100', memoryMiB: 81920, mig: false, healthy: true, links: ['X'] },
+      ],
+    });
+    const annotations = { 'loadwise.io/cpu_usage_avg_5m': encodeFraction(0.35, T0) };
+    const first = planNodePatch({ annotations, inventory, nowMs: T0 + MIN }, options);
+    assert.deepEqual(first?.annotations, { [GPU_INVENTORY_ANNOTATION]: inventory });
+    assert.deepEqual(first?.reasons, ['inventory']);
+    const written = { ...annotations, [GPU_INVENTORY_ANNOTATION]: inventory };
+    assert.equal(planNodePatch({ annotations: written, inventory, nowMs: T0 + MIN }, options), undefined);
+    const lost = inventory.replace('"l":', '"bad":1,"l":');
+    assert.deepEqual(
+      planNodePatch({ annotations: written, inventory: lost, nowMs: T0 + MIN }, options)?.reasons,
+      ['inventory'],
+    );
   });
 });

@@ -10,6 +10,7 @@ import {
   HOT_VALUE_ANNOTATION,
 } from '../contracts/annotations.ts';
 import { type FigureName, HOT_VALUE } from '../contracts/figures.ts';
+import { GPU_INVENTORY_ANNOTATION } from '../contracts/gpu-inventory.ts';
 
 export interface PlanOptions {
   /** A figure is rewritten when it moved by at least this much (fraction). */
@@ -29,10 +30,12 @@ export interface PlanInput {
   stats?: { figures: Partial<Record<FigureName, number>>; measuredAtMs: number };
   /** The node's hot value; absent until the Pod watch has synced. */
   hotValue?: number;
+  /** The node's GPU inventory, encoded; absent when the agent reports no GPUs or could not be read. */
+  inventory?: string;
   nowMs: number;
 }
 
-export type WriteReason = 'missing' | 'moved' | 'expiring' | 'hot_value' | 'compat';
+export type WriteReason = 'missing' | 'moved' | 'expiring' | 'hot_value' | 'compat' | 'inventory';
 
 export interface Plan {
   /** The annotations for one merge patch. */
@@ -112,6 +115,12 @@ export function planNodePatch(input: PlanInput, options: PlanOptions): Plan | un
     }
     out[HOT_VALUE_ANNOTATION] = encoded;
     if (options.craneCompat) out[craneAnnotationKey(HOT_VALUE)] = encoded;
+  }
+  // The inventory changes only when GPUs come, go or change health: written then, and carried on
+  // any other patch only if it differs, so it costs no PATCHes of its own at a steady state.
+  if (input.inventory !== undefined && current[GPU_INVENTORY_ANNOTATION] !== input.inventory) {
+    out[GPU_INVENTORY_ANNOTATION] = input.inventory;
+    due.add('inventory');
   }
   if (due.size === 0) return undefined;
   const reasons = [...due];

@@ -32,10 +32,10 @@ kind: DynamicSchedulerPolicy
 spec:
   syncPolicy:
     - {name: cpu_usage_avg_5m, period: 3m}
-    - {name: gpu_usage_avg_5m, period: 3m}
+    - {name: disk_io_avg_5m, period: 3m}
   predicate:
     - {name: cpu_usage_avg_5m, maxLimitPecent: 0.65}
-    - {name: gpu_usage_avg_5m, maxLimitPecent: 0.5}
+    - {name: disk_io_avg_5m, maxLimitPecent: 0.5}
   priority:
     - {name: cpu_usage_avg_5m, weight: 0.2}
   hotValue:
