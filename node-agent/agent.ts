@@ -63,11 +63,11 @@ export class NodeAgent {
 
   /** Takes one sample now (the loop calls this every interval); the GPU reading follows asynchronously. */
   sample(): boolean {
-    const end = this.metrics.sampleDuration.startTimer();
+    const started = performance.now();
     this.metrics.countSample();
     const added = this.sampler.sampleOnce();
-    end();
-    void this.sampleGpu();
+    this.metrics.sampleDuration.observe((performance.now() - started) / 1000);
+    if (this.opts.gpu) void this.sampleGpu();
     if (added && this.failureStreak.size > 0) {
       this.opts.logger.info({ recoveredFrom: [...this.failureStreak.keys()] }, 'sampling recovered');
       this.failureStreak.clear();

@@ -1,10 +1,10 @@
 // Reads a /proc file into a buffer allocated once, so a sample allocates no new memory.
 import { closeSync, openSync, readSync } from 'node:fs';
 
-export type ReadOutcome = { ok: true; length: number } | { ok: false; error: string };
-
 export class ProcFile {
   readonly buffer: Buffer;
+  /** Why the last read failed (`<path>: <errno code>`). */
+  lastError = '';
 
   constructor(
     readonly path: string,
@@ -14,10 +14,12 @@ export class ProcFile {
   }
 
   /**
-   * Reads from the start, up to the buffer's capacity. /proc files are generated on read and
-   * have no stable size, so we read until EOF or a full buffer rather than stat-ing them.
+   * Reads from the start, up to the buffer's capacity, and returns the bytes read, or -1 with
+   * `lastError` set. /proc files are generated on read and have no stable size, so we read until
+   * EOF or a full buffer rather than stat-ing them. Returns a number, not an object, so a sample
+   * allocates nothing.
    */
-  read(): ReadOutcome {
+  read(): number {
     let fd = -1;
     try {
       fd = openSync(this.path, 'r');
@@ -27,10 +29,11 @@ export class ProcFile {
         if (n === 0) break;
         length += n;
       }
-      return { ok: true, length };
+      return length;
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      return { ok: false, error: `${this.path}: ${e.code ?? e.message}` };
+      this.lastError = `${this.path}: ${e.code ?? e.message}`;
+      return -1;
     } finally {
       if (fd >= 0) closeSync(fd);
     }

@@ -63,9 +63,9 @@ export class NodeSampler {
   }
 
   private sampleCpu(now: number): boolean {
-    const read = this.stat.read();
-    if (!read.ok) return this.fail('stat', 'unreadable', read.error);
-    const parsed = parseCpuLine(this.stat.buffer, read.length, this.cpuFields);
+    const length = this.stat.read();
+    if (length < 0) return this.fail('stat', 'unreadable', this.stat.lastError);
+    const parsed = parseCpuLine(this.stat.buffer, length, this.cpuFields);
     if (parsed !== 'ok') return this.fail('stat', parsed, `${this.stat.path}: cpu line is ${parsed}`);
     // The counters are cumulative, so after a failed read the next good one still yields an exact
     // busy fraction for the longer interval since the last good read.
@@ -82,9 +82,9 @@ export class NodeSampler {
   }
 
   private sampleMemory(now: number): boolean {
-    const read = this.meminfo.read();
-    if (!read.ok) return this.fail('meminfo', 'unreadable', read.error);
-    const parsed = parseMeminfo(this.meminfo.buffer, read.length, this.mem);
+    const length = this.meminfo.read();
+    if (length < 0) return this.fail('meminfo', 'unreadable', this.meminfo.lastError);
+    const parsed = parseMeminfo(this.meminfo.buffer, length, this.mem);
     if (parsed !== 'ok') return this.fail('meminfo', parsed, `${this.meminfo.path} is ${parsed}`);
     // Memory is a point reading: it stands for at most one interval, so a gap stays a gap.
     const elapsed = Number.isNaN(this.lastMemMs) ? this.intervalS : (now - this.lastMemMs) / 1000;
