@@ -3,8 +3,8 @@
 // is what the images run: plain `node` on a bundle starts lighter than the tsx loader (which keeps
 // a second V8 isolate alive for its hooks) or than thousands of files in node_modules.
 // Usage: node hack/build.mjs [component ...]   (no argument: every component)
-import { chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, mkdirSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
@@ -28,16 +28,25 @@ export const NODE_FLAGS = {
   scheduler: [],
 };
 
+/** Files read at run time next to the code that reads them (`new URL(file, import.meta.url)`). */
+const RUNTIME_FILES = ['node-agent/device-plugin/api.proto'];
+
 /**
  * Bundles `entry` to `outfile` (relative to the repository). The bundle is executable: its
  * first line starts node with the component's flags, so the flags live here and nowhere else.
+ * Dynamic imports become chunks under `chunks/`, loaded only when taken: a CPU node's agent never
+ * loads the Kubernetes client the device plugin needs.
  */
 export async function bundle(entry, outfile, flags = []) {
   const hashbang = `#!/usr/bin/env -S node ${flags.join(' ')}`.trimEnd();
+  const outdir = dirname(outfile);
   await build({
     absWorkingDir: root,
-    entryPoints: [entry],
-    outfile,
+    entryPoints: { [basename(outfile, extname(outfile))]: entry },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -50,6 +59,12 @@ export async function bundle(entry, outfile, flags = []) {
     },
   });
   chmodSync(join(root, outfile), 0o755);
+  for (const file of RUNTIME_FILES) {
+    for (const dir of [outdir, join(outdir, 'chunks')]) {
+      mkdirSync(join(root, dir), { recursive: true });
+      copyFileSync(join(root, file), join(root, dir, basename(file)));
+    }
+  }
   return outfile;
 }
 

@@ -23,6 +23,8 @@ export interface AgentOptions {
   gpu?: GpuProvider;
   /** What loadwise has allocated on each GPU (the device plugin's ledger). */
   gpuAllocations?: Allocations;
+  /** Told of every GPU reading (the device plugin's inventory follows it). */
+  onGpuReading?: (snapshot: GpuSnapshot) => void;
 }
 
 // Every agent endpoint is a GET; a body is never needed.
@@ -87,6 +89,7 @@ export class NodeAgent {
       .then(
         (snapshot) => {
           this.gpuSnapshot = snapshot;
+          this.opts.onGpuReading?.(snapshot);
           for (const problem of snapshot.problems)
             this.onFailure({ source: 'gpu', reason: 'malformed', detail: problem });
           const usage = nodeGpuUsage(snapshot);

@@ -5,6 +5,10 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { openTestCluster } from '../test/apiserver/cluster.ts';
+import { TestKubelet, waitForEvent } from '../test/kubelet/kubelet.ts';
 import { FakeProc } from '../test/support/fake-proc.ts';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
@@ -103,6 +107,67 @@ describe('loadwise-agent command', () => {
       assert.ok(performance.now() - started < 2000, `took ${performance.now() - started} ms`);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it('serves the device plugin for simulated GPUs: registers both resources with kubelet, units per GPU', async () => {
+    const dir = mkdtempSync('/tmp/lw-agent-');
+    const kubelet = await TestKubelet.start(dir);
+    const cluster = await openTestCluster();
+    const registered = ['core', 'memory'].map((kind) =>
+      waitForEvent(kubelet, 'registered', (resource) => resource === `loadwise.io/vgpu-${kind}`, 15_000),
+    );
+    const { child } = await startAgent([
+      '--listen',
+      '127.0.0.1:0',
+      '--proc-path',
+      proc.dir,
+      '--gpu-provider',
+      'simulated',
+      '--gpu-inventory',
+      fileURLToPath(new URL('../configs/gpus.sample.yaml', import.meta.url)),
+      '--device-plugin',
+      'on',
+      '--device-plugin-path',
+      dir,
+      '--checkpoint-path',
+      join(dir, 'ckpt'),
+      '--vgpu-config-root',
+      join(dir, 'cfg'),
+      '--vgpu-library-dir',
+      join(dir, 'lib'),
+      '--kubeconfig',
+      await cluster.kubeconfigFile(),
+    ]);
+    try {
+      await Promise.all(registered);
+      // The inventory reaches the plugin with the first GPU reading: 6 GPUs, 4 × 80 GiB + 2 × 15 GiB.
+      if (kubelet.healthyCount('loadwise.io/vgpu-core') === 0) {
+        await waitForEvent(
+          kubelet,
+          'devices',
+          (resource, devices) => resource === 'loadwise.io/vgpu-core' && devices.length > 0,
+          15_000,
+        );
+      }
+      assert.equal(kubelet.healthyCount('loadwise.io/vgpu-core'), 600);
+      if (kubelet.healthyCount('loadwise.io/vgpu-memory') === 0) {
+        await waitForEvent(
+          kubelet,
+          'devices',
+          (resource, devices) => resource === 'loadwise.io/vgpu-memory' && devices.length > 0,
+          15_000,
+        );
+      }
+      assert.equal(kubelet.healthyCount('loadwise.io/vgpu-memory'), (4 * 81920 + 2 * 15360) / 256);
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      assert.equal(code, 0);
+    } finally {
+      child.kill('SIGKILL');
+      await kubelet.stop();
+      await cluster.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

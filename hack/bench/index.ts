@@ -3,6 +3,7 @@
 import { cpus } from 'node:os';
 import { runControllerBench } from '../../controller/bench.ts';
 import { runNativeBench } from '../../native/bench.ts';
+import { runDevicePluginBench } from '../../node-agent/device-plugin/bench.ts';
 import { runSchedulerBench } from '../../scheduler/bench.ts';
 import { runAgentBench } from './agent.ts';
 
@@ -10,6 +11,7 @@ const benches: Record<string, () => Promise<void>> = {
   agent: runAgentBench,
   controller: runControllerBench,
   native: runNativeBench,
+  'device-plugin': runDevicePluginBench,
   scheduler: runSchedulerBench,
 };
 

@@ -23,6 +23,7 @@ function checksum(body: string): string {
 
 export class Checkpoint {
   readonly path: string;
+  private dirMade = false;
 
   constructor(
     dir: string,
@@ -34,7 +35,8 @@ export class Checkpoint {
   async save(node: string, allocations: readonly ContainerAllocation[]): Promise<void> {
     const body = JSON.stringify({ node, allocations });
     const doc = JSON.stringify({ version: CHECKPOINT_VERSION, checksum: checksum(body), body });
-    await writeFileAtomic(this.path, doc, 0o600);
+    writeFileAtomic(this.path, doc, { mode: 0o600, durable: true, ensureDir: !this.dirMade });
+    this.dirMade = true;
   }
 
   /** Reads the checkpoint; a corrupt one is renamed aside (`.corrupt-<epoch ms>`) so it is kept for a post-mortem. */

@@ -1,7 +1,8 @@
 // The per-container directories on the host that an Allocate answer mounts: a read-only config
 // directory holding vgpu.config (the container must not raise its own limits) and a writable run
 // directory holding the shared accounting region all the container's processes map.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VGPU_RUN_CONTAINER_DIR } from '../../contracts/device-plugin.ts';
 import {
@@ -12,8 +13,11 @@ import {
 } from '../../contracts/vgpu-config.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 
-// Pod UIDs are UUIDs and container names DNS labels; anything else must not become a path.
-const SAFE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+// Pod UIDs are UUIDs and container names DNS labels: neither holds `_` or `.`, so
+// `<uid>_<container>` and `<uid>_<container>.run` are unambiguous, and anything else must not
+// become a path. Flat names under the root: two mkdirs per container in the Allocate path, not four.
+const SAFE = /^[A-Za-z0-9][A-Za-z0-9-]{0,120}$/;
+const SEPARATOR = '_';
 
 export interface ContainerDirs {
   configDir: string;
@@ -24,8 +28,8 @@ export function containerDirs(root: string, podUID: string, container: string): 
   if (!SAFE.test(podUID) || !SAFE.test(container)) {
     throw new RangeError(`unsafe pod UID or container name for a path: ${podUID}/${container}`);
   }
-  const base = join(root, podUID, container);
-  return { configDir: join(base, 'config'), runDir: join(base, 'run') };
+  const base = join(root, `${podUID}${SEPARATOR}${container}`);
+  return { configDir: base, runDir: `${base}.run` };
 }
 
 /** Writes the container's config (atomically) and creates its run directory. */
@@ -37,12 +41,39 @@ export async function writeContainerFiles(
     ...config,
     sharedRegionPath: `${VGPU_RUN_CONTAINER_DIR}/${VGPU_SHARED_REGION_FILE}`,
   });
-  // World-readable and -writable run dir: the container's processes may run as any user.
-  await mkdir(dirs.runDir, { recursive: true, mode: 0o777 });
-  await writeFileAtomic(join(dirs.configDir, VGPU_CONFIG_FILE), text, 0o644);
+  mkdirSync(dirs.configDir, { recursive: true });
+  // World-writable: the container's processes may run as any user.
+  mkdirSync(dirs.runDir, { recursive: true, mode: 0o777 });
+  // Not fsynced: the checkpoint is the durable record, and start() rewrites every held
+  // container's file from it, so a power cut cannot leave a container without its limits.
+  writeFileAtomic(join(dirs.configDir, VGPU_CONFIG_FILE), text, {
+    mode: 0o644,
+    durable: false,
+    ensureDir: false,
+  });
+}
+
+/** The pod UIDs that have directories under `root`. */
+export async function podsWithFiles(root: string): Promise<Set<string>> {
+  const uids = new Set<string>();
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return uids;
+  }
+  for (const name of names) {
+    const cut = name.indexOf(SEPARATOR);
+    if (cut > 0) uids.add(name.slice(0, cut));
+  }
+  return uids;
 }
 
 export async function removePodFiles(root: string, podUID: string): Promise<void> {
   if (!SAFE.test(podUID)) return;
-  await rm(join(root, podUID), { recursive: true, force: true });
+  const prefix = `${podUID}${SEPARATOR}`;
+  const names = await readdir(root).catch(() => [] as string[]);
+  for (const name of names) {
+    if (name.startsWith(prefix)) await rm(join(root, name), { recursive: true, force: true });
+  }
 }

@@ -33,6 +33,8 @@ export class KubeletSocketWatcher {
     private readonly logger: Logger,
     /** Called with each new incarnation (or undefined when the socket went away). */
     private readonly onChange: (identity: SocketIdentity) => void,
+    /** Tests turn the directory watch off to exercise the poll alone. */
+    private readonly watchDirectory = true,
   ) {}
 
   get path(): string {
@@ -42,6 +44,12 @@ export class KubeletSocketWatcher {
   /** Starts watching; `initial` is the incarnation already handled. */
   start(initial: SocketIdentity): void {
     this.last = initial;
+    if (this.watchDirectory) this.watchDir();
+    this.poll = setInterval(() => this.check(), this.pollMs);
+    this.poll.unref();
+  }
+
+  private watchDir(): void {
     try {
       this.watcher = watch(this.dir, (_event, filename) => {
         // Some platforms give no file name; then any event is worth a look.
@@ -61,8 +69,6 @@ export class KubeletSocketWatcher {
         'cannot watch the device-plugin directory; polling only',
       );
     }
-    this.poll = setInterval(() => this.check(), this.pollMs);
-    this.poll.unref();
   }
 
   stop(): void {

@@ -111,6 +111,16 @@ export function gpuContainers(pod: V1Pod): Array<{ name: string; request: UnitRe
   return out;
 }
 
+/** UIDs of the pods that may still receive an Allocate: not marked, not finished, not deleting. */
+export function waitingPodUIDs(pods: readonly V1Pod[]): Set<string> {
+  const out = new Set<string>();
+  for (const p of pods) {
+    const uid = p.metadata?.uid;
+    if (uid && !isMarkedAllocated(p) && !isPodFinished(p) && !p.metadata?.deletionTimestamp) out.add(uid);
+  }
+  return out;
+}
+
 const sameIds = (a: readonly string[] | undefined, b: readonly string[]): boolean =>
   a !== undefined && a.length === b.length && a.every((id, i) => id === b[i]);
 
@@ -125,7 +135,12 @@ export function matchAllocate(
   ledger: readonly LedgerEntry[],
 ): MatchResult {
   const count = sortedIds.length;
-  const byAge = [...ledger].sort((a, b) => a.allocation.allocatedAtMs - b.allocation.allocatedAtMs);
+  // Continuing an allocation only makes sense while its pod still waits: a recovered entry of a
+  // pod that is gone (not yet swept) must not be handed to whoever starts next.
+  const waiting = waitingPodUIDs(pods);
+  const byAge = [...ledger]
+    .filter((e) => waiting.has(e.allocation.podUID))
+    .sort((a, b) => a.allocation.allocatedAtMs - b.allocation.allocatedAtMs);
   const inFlight = byAge.find(
     (e) =>
       e.allocation.request[kind] === count &&

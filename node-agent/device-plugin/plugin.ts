@@ -4,18 +4,19 @@
 // by the rule in matcher.ts. Allocations are checkpointed; nothing is global, so tests run several
 // plugins, or a plugin and its restarted self, in one process.
 import { EventEmitter } from 'node:events';
-import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Pod } from '@kubernetes/client-node';
 import { status } from '@grpc/grpc-js';
 import type { Clock } from '../../common/clock.ts';
 import { apiStatus, errorMessage, requestOptions } from '../../common/kube.ts';
 import type { Logger } from '../../common/log.ts';
-import { Reflector } from '../../common/reflector.ts';
+import { Reflector, type ReflectorEvent } from '../../common/reflector.ts';
 import {
   DEFAULT_DEVICE_PLUGIN_DIR,
-  DEVICE_PLUGIN_API_VERSION,
   KUBELET_SOCKET,
+  LD_SO_PRELOAD_FILE,
+  VGPU_LIBRARY_FILE,
   VGPU_PLUGIN_SOCKETS,
   VGPU_RESOURCE_NAMES,
   type VgpuResourceKind,
@@ -25,9 +26,9 @@ import { DEFAULT_VGPU_MEMORY_UNIT_MIB, VGPU_CORE_PER_GPU } from '../../contracts
 import { formatRfc3339 } from '../../contracts/time.ts';
 import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
 import { Checkpoint } from './checkpoint.ts';
-import { containerDirs, removePodFiles, writeContainerFiles } from './container-files.ts';
+import { containerDirs, podsWithFiles, removePodFiles, writeContainerFiles } from './container-files.ts';
 import { type GpuSource, deviceList, listFingerprint } from './devices.ts';
-import { KubeletSocketWatcher, type SocketIdentity, socketIdentity } from './kubelet-watch.ts';
+import { KubeletSocketWatcher, socketIdentity } from './kubelet-watch.ts';
 import {
   type ContainerAllocation,
   type LedgerEntry,
@@ -45,7 +46,8 @@ import type {
   PreferredAllocationRequest,
   PreferredAllocationResponse,
 } from './proto.ts';
-import { devicepluginApi, insecure, unixTarget } from './proto.ts';
+import { preferredDevices } from './preferred.ts';
+import { KubeletRegistrar } from './registrar.ts';
 import { GrpcError, ResourceServer } from './resource-server.ts';
 import { buildContainerResponse, configFor } from './response.ts';
 
@@ -81,15 +83,15 @@ export interface DevicePluginConfig {
 }
 
 const KINDS: readonly VgpuResourceKind[] = ['core', 'memory'];
-const REGISTER_DEADLINE_MS = 5000;
 const READY_WAIT_MS = 10_000;
-const REGISTER_BACKOFF = { initialMs: 500, maxMs: 30_000 };
 
 export interface DevicePluginEvents {
   /** A resource registered with kubelet (after start, and again after each kubelet restart). */
   registered: [kind: VgpuResourceKind];
   /** A pod got its `vgpu-allocated` annotation. */
   marked: [pod: { namespace: string; name: string }];
+  /** The pod watch saw a change (tests wait on it instead of sleeping). */
+  pod: [type: ReflectorEvent, pod: V1Pod];
 }
 
 export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
@@ -105,10 +107,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private ready: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private registerTimer: NodeJS.Timeout | undefined;
-  private registerFailures = 0;
-  private registering: Promise<void> | undefined;
-  private registerAgain = false;
+  private readonly registrar: KubeletRegistrar;
   private readonly marking = new Set<Promise<void>>();
   private stopped = true;
 
@@ -137,12 +136,20 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       fieldSelector,
       list: () => this.core.listPodForAllNamespaces({ fieldSelector }, requestOptions(60_000)),
       logger: logger.child({ watch: 'pods' }),
+      onEvent: (type, pod) => this.emit('pod', type, pod),
+    });
+    this.registrar = new KubeletRegistrar({
+      socketDir: config.socketDir,
+      servers: this.servers,
+      options: this.options(),
+      logger,
+      onRegistered: (kind) => this.emit('registered', kind),
     });
     this.watcher = new KubeletSocketWatcher(
       config.socketDir,
       config.kubeletPollMs ?? 5000,
       logger,
-      (identity) => this.onKubeletChange(identity),
+      (identity) => this.registrar.kubeletChanged(identity),
     );
   }
 
@@ -170,8 +177,20 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         'vGPU checkpoint is corrupt; set it aside and rebuilding allocations from pod annotations',
       );
     }
+    for (const file of [VGPU_LIBRARY_FILE, LD_SO_PRELOAD_FILE]) {
+      const path = join(this.config.libraryDir, file);
+      // Not fatal (the library may be installed after the agent starts), but every GPU container
+      // would fail to start on the missing mount: say so once, loudly.
+      if (!existsSync(path))
+        log.warn({ path }, 'vGPU library file missing; GPU containers cannot start until it exists');
+    }
     this.pods.start();
-    this.ready = this.pods.waitForSync().then(() => this.adoptAnnotatedPods(rebuild));
+    // Before the first Allocate: take in what pods say was allocated, and free what is gone.
+    this.ready = this.pods
+      .waitForSync()
+      .then(() => this.adoptAnnotatedPods(rebuild))
+      .then(() => this.sweepNow().catch((err: unknown) => this.sweepFailed(err)))
+      .then(() => this.rewriteConfigFiles());
     // Allocate waits for this itself; an unreachable API must not make start() fail or hang.
     this.ready.catch(() => undefined);
     this.refreshDevices();
@@ -179,7 +198,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     for (const kind of KINDS) await this.servers[kind].start();
     const identity = await socketIdentity(join(this.config.socketDir, KUBELET_SOCKET));
     this.watcher.start(identity);
-    await this.registerAll();
+    await this.registrar.registerAll();
     const sweepMs = this.config.sweepIntervalMs ?? 60_000;
     this.sweepTimer = setInterval(
       () => void this.sweep().catch((err: unknown) => this.sweepFailed(err)),
@@ -192,13 +211,18 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     if (this.stopped) return;
     this.stopped = true;
     clearInterval(this.sweepTimer);
-    clearTimeout(this.registerTimer);
     this.watcher.stop();
+    await this.registrar.stop();
     this.unsubscribe?.();
     await this.queue.catch(() => undefined);
     await Promise.allSettled([...this.marking]);
     await Promise.all(KINDS.map((kind) => this.servers[kind].stop()));
     await this.pods.stop();
+  }
+
+  /** Resolves once pods are known and the checkpoint is reconciled with them (Allocate waits for this). */
+  async whenReady(): Promise<void> {
+    await this.waitReady();
   }
 
   /** Allocations held now (a copy), for tests, metrics and the GPU inventory. */
@@ -218,95 +242,6 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
 
   devices(kind: VgpuResourceKind): Device[] {
     return deviceList(this.config.gpus.gpus(), kind, this.memoryUnitMiB);
-  }
-
-  // ---- registration ---------------------------------------------------------------------------
-
-  private onKubeletChange(identity: SocketIdentity): void {
-    if (identity === undefined) {
-      this.config.logger.info('kubelet.sock is gone; waiting for kubelet to come back');
-      return;
-    }
-    this.config.logger.info('kubelet.sock was recreated (kubelet restarted); registering again');
-    this.registerFailures = 0;
-    void this.registerAll();
-  }
-
-  /** Registers both resources; concurrent callers share one run, and a call during a run queues one more. */
-  private registerAll(): Promise<void> {
-    if (this.registering) {
-      this.registerAgain = true;
-      return this.registering;
-    }
-    this.registering = this.registerOnce().finally(() => {
-      this.registering = undefined;
-      if (this.registerAgain && !this.stopped) {
-        this.registerAgain = false;
-        void this.registerAll();
-      }
-    });
-    return this.registering;
-  }
-
-  private async registerOnce(): Promise<void> {
-    clearTimeout(this.registerTimer);
-    const kubelet = join(this.config.socketDir, KUBELET_SOCKET);
-    if ((await socketIdentity(kubelet)) === undefined) {
-      this.config.logger.info(
-        { socket: kubelet },
-        'kubelet.sock not there yet; will register when it appears',
-      );
-      return;
-    }
-    try {
-      for (const kind of KINDS) {
-        if (this.stopped) return;
-        const server = this.servers[kind];
-        // A restarting kubelet deletes every socket in the directory, ours included.
-        if (!(await server.socketPresent())) {
-          await server.stop();
-          await server.start();
-        }
-        await this.register(kubelet, kind);
-        this.config.logger.info({ resource: VGPU_RESOURCE_NAMES[kind] }, 'registered with kubelet');
-        this.emit('registered', kind);
-      }
-      this.registerFailures = 0;
-    } catch (err) {
-      if (this.stopped) return;
-      this.registerFailures++;
-      const delay = Math.min(
-        REGISTER_BACKOFF.maxMs,
-        REGISTER_BACKOFF.initialMs * 2 ** Math.min(this.registerFailures - 1, 10),
-      );
-      this.config.logger.warn(
-        { err: (err as Error).message, retryInMs: delay },
-        'registration with kubelet failed',
-      );
-      this.registerTimer = setTimeout(() => void this.registerAll(), delay);
-      this.registerTimer.unref();
-    }
-  }
-
-  private register(kubeletSocket: string, kind: VgpuResourceKind): Promise<void> {
-    const { Registration } = devicepluginApi();
-    const client = new Registration(unixTarget(kubeletSocket), insecure());
-    return new Promise<void>((resolve, reject) => {
-      client.Register(
-        {
-          version: DEVICE_PLUGIN_API_VERSION,
-          endpoint: VGPU_PLUGIN_SOCKETS[kind],
-          resource_name: VGPU_RESOURCE_NAMES[kind],
-          options: this.options(),
-        },
-        { deadline: Date.now() + REGISTER_DEADLINE_MS },
-        (err) => {
-          client.close();
-          if (err) reject(err);
-          else resolve();
-        },
-      );
-    });
   }
 
   // ---- devices ----------------------------------------------------------------------------------
@@ -330,29 +265,15 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
 
   // ---- preferred allocation --------------------------------------------------------------------
 
-  /** Prefers units of the GPUs the pod kubelet is about to start was assigned; only advice. */
   private preferred(kind: VgpuResourceKind, req: PreferredAllocationRequest): PreferredAllocationResponse {
     const pods = this.pods.list();
     const ledger = [...this.ledger.values()];
-    const container_responses = req.container_requests.map((c) => {
-      const size = Math.max(0, c.allocation_size);
-      const available = new Set(c.available_deviceIDs);
-      // A retry after a restart: the same IDs as last time, when kubelet still has them all.
-      const retry = ledger.find((e) => {
-        const ids = e.allocation.deviceIds[kind];
-        return e.recovered && ids?.length === size && ids.every((id) => available.has(id));
-      });
-      if (retry) return { deviceIDs: [...retry.allocation.deviceIds[kind]!] };
-      const match = matchAllocate(kind, new Array<string>(size).fill(''), pods, ledger);
-      const uuids =
-        match.kind === 'new'
-          ? match.shares.map((s) => this.config.gpus.gpus().find((g) => g.index === s.index)?.uuid)
-          : match.kind === 'existing'
-            ? match.entry.allocation.shares.map((s) => s.uuid)
-            : [];
-      return { deviceIDs: pickPreferred(c.available_deviceIDs, c.must_include_deviceIDs, uuids, size) };
-    });
-    return { container_responses };
+    const gpus = this.config.gpus.gpus();
+    return {
+      container_responses: req.container_requests.map((c) => ({
+        deviceIDs: preferredDevices(kind, c, pods, ledger, gpus),
+      })),
+    };
   }
 
   // ---- allocate --------------------------------------------------------------------------------
@@ -412,9 +333,11 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       const previous = a.deviceIds[kind];
       a.deviceIds[kind] = ids;
       entry.answered.add(kind);
-      await writeContainerFiles(containerDirs(this.config.configRoot, a.podUID, a.container), configFor(a));
       try {
-        await this.saveCheckpoint();
+        await Promise.all([
+          writeContainerFiles(containerDirs(this.config.configRoot, a.podUID, a.container), configFor(a)),
+          this.saveCheckpoint(),
+        ]);
       } catch (err) {
         entry.answered.delete(kind);
         if (previous) a.deviceIds[kind] = previous;
@@ -455,18 +378,22 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       deviceIds: { [kind]: ids },
       allocatedAtMs: this.config.clock.now(),
     };
-    // Files first: a crash right after leaves only files the sweep removes, and a retry rewrites them.
-    await writeContainerFiles(
+    // Config file, then checkpoint, both before the answer. Either may land without the other if
+    // the process dies: a config file nobody holds is removed by the sweep; a checkpointed
+    // allocation kubelet never got an answer for is matched again when kubelet retries with the
+    // same devices (rule 2 in matcher.ts), which GetPreferredAllocation steers it to.
+    const entry: LedgerEntry = { allocation, answered: new Set([kind]), recovered: false };
+    const files = writeContainerFiles(
       containerDirs(this.config.configRoot, allocation.podUID, allocation.container),
       configFor(allocation),
     );
-    this.config.faultHook?.('before-checkpoint');
-    const entry: LedgerEntry = { allocation, answered: new Set([kind]), recovered: false };
-    this.ledger.set(keyOf(allocation), entry);
     try {
-      await this.saveCheckpoint();
+      this.config.faultHook?.('before-checkpoint');
+      this.ledger.set(keyOf(allocation), entry);
+      await Promise.all([this.saveCheckpoint(), files]);
     } catch (err) {
       this.ledger.delete(keyOf(allocation));
+      await files.catch(() => undefined);
       throw err;
     }
     this.config.faultHook?.('after-checkpoint');
@@ -605,6 +532,20 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
    * them after a corrupt checkpoint, any stragglers otherwise. They count against capacity and are
    * never handed out again.
    */
+  /** Config files are written without fsync; after a restart they are made again from the ledger. */
+  private async rewriteConfigFiles(): Promise<void> {
+    for (const { allocation: a } of this.ledger.values()) {
+      try {
+        await writeContainerFiles(containerDirs(this.config.configRoot, a.podUID, a.container), configFor(a));
+      } catch (err) {
+        this.config.logger.warn(
+          { pod: `${a.namespace}/${a.podName}`, container: a.container, err: errorMessage(err) },
+          'could not rewrite a container vGPU config',
+        );
+      }
+    }
+  }
+
   private async adoptAnnotatedPods(rebuild: boolean): Promise<void> {
     let added = 0;
     for (const pod of this.pods.list()) {
@@ -677,7 +618,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       );
     }
     const held = new Set([...this.ledger.values()].map((e) => e.allocation.podUID));
-    for (const uid of await this.podDirs()) {
+    for (const uid of await podsWithFiles(this.config.configRoot)) {
       if (!held.has(uid) && !live.has(uid)) await removePodFiles(this.config.configRoot, uid);
     }
     for (const uid of held) {
@@ -700,14 +641,6 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     }
   }
 
-  private async podDirs(): Promise<string[]> {
-    try {
-      return await readdir(this.config.configRoot);
-    } catch {
-      return [];
-    }
-  }
-
   private sweepFailed(err: unknown): void {
     this.config.logger.warn({ err: errorMessage(err) }, 'vGPU sweep failed; will try again');
   }
@@ -719,28 +652,4 @@ function keyOf(a: ContainerAllocation): string {
 
 function podName(pod: V1Pod): string {
   return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
-}
-
-/** must_include first, then units of the preferred GPUs (in order), then anything; `size` in all. */
-export function pickPreferred(
-  available: readonly string[],
-  mustInclude: readonly string[],
-  preferredUuids: ReadonlyArray<string | undefined>,
-  size: number,
-): string[] {
-  const out: string[] = [];
-  const chosen = new Set<string>();
-  const take = (id: string) => {
-    if (out.length < size && !chosen.has(id)) {
-      chosen.add(id);
-      out.push(id);
-    }
-  };
-  for (const id of mustInclude) take(id);
-  for (const uuid of preferredUuids) {
-    if (uuid === undefined) continue;
-    for (const id of available) if (parseVgpuDeviceId(id)?.uuid === uuid) take(id);
-  }
-  for (const id of available) take(id);
-  return out;
 }

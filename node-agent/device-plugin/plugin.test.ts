@@ -1,0 +1,335 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { status } from '@grpc/grpc-js';
+import type { V1Pod } from '@kubernetes/client-node';
+import {
+  DEVICE_PLUGIN_API_VERSION,
+  LD_SO_PRELOAD_CONTAINER_PATH,
+  VGPU_LIBRARY_CONTAINER_PATH,
+  VGPU_PLUGIN_SOCKETS,
+  parseVgpuDeviceId,
+} from '../../contracts/device-plugin.ts';
+import {
+  DEFAULT_VGPU_CONFIG_DIR,
+  VGPU_CONFIG_DIR_ENV,
+  VGPU_CONFIG_FILE,
+  VGPU_CORE_LIMIT_ENV,
+  decodeVgpuConfig,
+  vgpuMemoryLimitEnv,
+} from '../../contracts/vgpu-config.ts';
+import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
+import { AllocateError, waitForEvent } from '../../test/kubelet/kubelet.ts';
+import { CORE, MEMORY, Rig, gpuUuid } from '../../test/kubelet/rig.ts';
+import { CHECKPOINT_FILE } from './checkpoint.ts';
+import type { DevicePlugin } from './plugin.ts';
+
+const MIB = 1024 * 1024;
+
+/** Starts `plugin` and waits until the kubelet has both resources connected. */
+async function startRegistered(rig: Rig, plugin: DevicePlugin): Promise<void> {
+  const core = waitForEvent(rig.kubelet, 'registered', (r) => r === CORE);
+  const memory = waitForEvent(rig.kubelet, 'registered', (r) => r === MEMORY);
+  await plugin.start();
+  await Promise.all([core, memory]);
+}
+
+async function assertRejected(promise: Promise<unknown>, code: number, pattern: RegExp): Promise<void> {
+  await assert.rejects(promise, (err: unknown) => {
+    assert.ok(err instanceof AllocateError, String(err));
+    assert.equal(err.code, code);
+    assert.match(err.message, pattern);
+    return true;
+  });
+}
+
+describe('vGPU device plugin against a test kubelet', () => {
+  let rig: Rig;
+  let plugin: DevicePlugin;
+
+  before(async () => {
+    rig = await Rig.open();
+    plugin = rig.plugin();
+    await startRegistered(rig, plugin);
+  });
+  after(async () => rig.close());
+
+  it('registers both resources with v1beta1 and its options', () => {
+    const byResource = new Map(rig.kubelet.registrations.map((r) => [r.resource_name, r]));
+    assert.equal(byResource.get(CORE)?.version, DEVICE_PLUGIN_API_VERSION);
+    assert.equal(byResource.get(CORE)?.endpoint, VGPU_PLUGIN_SOCKETS.core);
+    assert.equal(byResource.get(MEMORY)?.endpoint, VGPU_PLUGIN_SOCKETS.memory);
+    for (const resource of [CORE, MEMORY]) {
+      assert.deepEqual(rig.kubelet.plugin(resource)?.options, {
+        pre_start_required: false,
+        get_preferred_allocation_available: true,
+      });
+    }
+  });
+
+  it('advertises 100 core units and memory/256 MiB memory units per GPU, and re-sends on a health change', async () => {
+    assert.equal(rig.kubelet.healthyCount(CORE), 400);
+    assert.equal(rig.kubelet.healthyCount(MEMORY), 4 * 64);
+    const core = waitForEvent(
+      rig.kubelet,
+      'devices',
+      (r, d) => r === CORE && d.filter((x) => x.health === 'Healthy').length === 300,
+    );
+    const memory = waitForEvent(rig.kubelet, 'devices', (r) => r === MEMORY);
+    rig.gpus.setHealth(3, false);
+    const [, devices] = await core;
+    await memory;
+    assert.equal(devices.length, 400, 'unhealthy units stay listed, as Unhealthy');
+    assert.equal(rig.kubelet.healthyCount(MEMORY), 3 * 64);
+    const back = waitForEvent(rig.kubelet, 'devices', (r) => r === CORE);
+    rig.gpus.setHealth(3, true);
+    await back;
+    assert.equal(rig.kubelet.healthyCount(CORE), 400);
+  });
+
+  it('answers Allocate with the right pod’s GPU, env, devices and mounts, writes its config and marks the pod', async () => {
+    const t = rig.clock.now();
+    // Same memory, different core: only `wanted` matches a 30-unit core request.
+    await rig.createGpuPod('other', {
+      core: 50,
+      memory: 8,
+      shares: [{ index: 1, core: 50, memoryMiB: 2048 }],
+      assumeMs: t - 5000,
+    });
+    const wanted = await rig.createGpuPod('wanted', {
+      core: 30,
+      memory: 8,
+      shares: [{ index: 2, core: 30, memoryMiB: 2048 }],
+      assumeMs: t,
+    });
+    const marked = once(plugin, 'marked');
+    const answers = await rig.kubelet.allocateContainer({ [CORE]: 30, [MEMORY]: 8 });
+    for (const resource of [CORE, MEMORY]) {
+      const a = answers[resource]!;
+      assert.equal(a.envs.NVIDIA_VISIBLE_DEVICES, gpuUuid(2));
+      assert.equal(a.envs[VGPU_CONFIG_DIR_ENV], DEFAULT_VGPU_CONFIG_DIR);
+      assert.equal(a.envs[VGPU_CORE_LIMIT_ENV], '30');
+      assert.equal(a.envs[vgpuMemoryLimitEnv(0)], String(2048 * MIB));
+      assert.deepEqual(
+        a.devices.map((d) => d.host_path).sort(),
+        ['/dev/nvidia-uvm', '/dev/nvidia2', '/dev/nvidiactl'],
+        'only device nodes that exist on the host',
+      );
+      const mounts = new Map(a.mounts.map((m) => [m.container_path, m]));
+      assert.equal(mounts.get(VGPU_LIBRARY_CONTAINER_PATH)?.read_only, true);
+      assert.equal(
+        mounts.get(LD_SO_PRELOAD_CONTAINER_PATH)?.host_path,
+        join(rig.dir, 'lib', 'ld.so.preload'),
+      );
+      const configDir = mounts.get(DEFAULT_VGPU_CONFIG_DIR);
+      assert.ok(configDir);
+      assert.equal(configDir.host_path, join(rig.configRoot, `${wanted.metadata!.uid!}_main`));
+      const decoded = decodeVgpuConfig(await readFile(join(configDir.host_path, VGPU_CONFIG_FILE), 'utf8'));
+      assert.ok(decoded.ok, decoded.ok ? '' : decoded.error);
+      assert.equal(decoded.config.coreLimitPercent, 30);
+      assert.deepEqual(decoded.config.devices, [
+        { index: 0, uuid: gpuUuid(2), memoryLimitBytes: 2048 * MIB },
+      ]);
+    }
+    // kubelet took the plugin's advice: the core units it handed out are GPU 2's.
+    const held = plugin.allocations().find((a) => a.podName === 'wanted');
+    assert.ok(held?.deviceIds.core?.every((id) => parseVgpuDeviceId(id)?.uuid === gpuUuid(2)));
+    await marked;
+    const pod = await rig.readPod('wanted');
+    assert.ok(pod.metadata?.annotations?.[VGPU_ALLOCATED_ANNOTATION]);
+    assert.equal((await rig.readPod('other')).metadata?.annotations?.[VGPU_ALLOCATED_ANNOTATION], undefined);
+  });
+
+  it('refuses a request no pod waits for with a clear gRPC error, and keeps serving', async () => {
+    await assertRejected(
+      rig.kubelet.allocateContainer({ [CORE]: 7 }),
+      status.FAILED_PRECONDITION,
+      /no pod on this node waits for 7 loadwise.io\/vgpu-core/,
+    );
+    assert.equal(rig.kubelet.available(CORE).length, 400 - 30, 'kubelet got its units back');
+    assert.deepEqual(await rig.kubelet.callOptions(CORE), {
+      pre_start_required: false,
+      get_preferred_allocation_available: true,
+    });
+  });
+
+  it('re-registers within a second when kubelet restarts (kubelet.sock recreated, sockets wiped)', async () => {
+    const core = waitForEvent(rig.kubelet, 'registered', (r) => r === CORE, 1000);
+    const memory = waitForEvent(rig.kubelet, 'registered', (r) => r === MEMORY, 1000);
+    const started = performance.now();
+    await rig.kubelet.restart();
+    await Promise.all([core, memory]);
+    const ms = performance.now() - started;
+    assert.ok(ms < 1000, `re-registered after ${ms.toFixed(0)} ms`);
+    assert.equal(rig.kubelet.healthyCount(CORE), 400);
+  });
+
+  it('frees allocations of pods that are gone on the sweep', async () => {
+    const uid = plugin.allocations().find((a) => a.podName === 'wanted')?.podUID;
+    assert.ok(uid);
+    const gone = new Promise<void>((resolve) => {
+      const listener = (type: string, pod: V1Pod) => {
+        if (type !== 'DELETED' || pod.metadata?.name !== 'wanted') return;
+        plugin.off('pod', listener);
+        resolve();
+      };
+      plugin.on('pod', listener);
+    });
+    await rig.core.deleteNamespacedPod({ namespace: rig.cluster.namespace, name: 'wanted' });
+    // The watch drops the pod; the sweep then confirms with a GET before freeing.
+    await gone;
+    const { freed } = await plugin.sweep();
+    assert.equal(freed, 1);
+    assert.equal(plugin.allocations().length, 0);
+    assert.deepEqual(
+      (await readdir(rig.configRoot)).filter((n) => n.startsWith(uid)),
+      [],
+    );
+  });
+});
+
+describe('vGPU device plugin: crashes, restarts and bursts', () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await Rig.open();
+  });
+  after(async () => rig.close());
+
+  class Crash extends Error {}
+
+  it('registers once kubelet appears when the plugin started first', async () => {
+    await rig.kubelet.stop();
+    const plugin = rig.plugin();
+    await plugin.start();
+    assert.ok(rig.logs.some((l) => l.includes('kubelet.sock not there yet')));
+    const core = waitForEvent(rig.kubelet, 'registered', (r) => r === CORE, 1000);
+    const memory = waitForEvent(rig.kubelet, 'registered', (r) => r === MEMORY, 1000);
+    await rig.kubelet.restart();
+    await Promise.all([core, memory]);
+    await plugin.stop();
+  });
+
+  for (const point of ['before-checkpoint', 'after-checkpoint'] as const) {
+    it(`loses and doubles nothing when the plugin dies ${point.replace('-', ' ')} write`, async () => {
+      const t = rig.clock.now();
+      const a = `crash-a-${point}`;
+      const b = `crash-b-${point}`;
+      await rig.createGpuPod(a, {
+        core: 40,
+        memory: 4,
+        shares: [{ index: 0, core: 40, memoryMiB: 1024 }],
+        assumeMs: t,
+      });
+      await rig.createGpuPod(b, {
+        core: 40,
+        memory: 4,
+        shares: [{ index: 1, core: 40, memoryMiB: 1024 }],
+        assumeMs: t + 1,
+      });
+      let armed = true;
+      const dying = rig.plugin({
+        faultHook: (p) => {
+          if (p === point && armed) {
+            armed = false;
+            throw new Crash(`simulated death ${p}`);
+          }
+        },
+      });
+      await startRegistered(rig, dying);
+      await assert.rejects(rig.kubelet.allocateContainer({ [CORE]: 40, [MEMORY]: 4 }), AllocateError);
+      await dying.stop();
+
+      const revived = rig.plugin();
+      await startRegistered(rig, revived);
+      // kubelet tries the same container again, then admits the next pod.
+      const first = await rig.kubelet.allocateContainer({ [CORE]: 40, [MEMORY]: 4 });
+      assert.equal(first[CORE]!.envs.NVIDIA_VISIBLE_DEVICES, gpuUuid(0));
+      assert.equal(first[MEMORY]!.envs.NVIDIA_VISIBLE_DEVICES, gpuUuid(0));
+      const second = await rig.kubelet.allocateContainer({ [CORE]: 40, [MEMORY]: 4 });
+      assert.equal(second[CORE]!.envs.NVIDIA_VISIBLE_DEVICES, gpuUuid(1));
+      const mine = revived.allocations().filter((x) => x.podName === a || x.podName === b);
+      assert.deepEqual(mine.map((x) => x.podName).sort(), [a, b], 'one allocation each');
+      const onDisk = JSON.parse(
+        JSON.parse(await readFile(join(rig.checkpointDir, CHECKPOINT_FILE), 'utf8')).body,
+      ) as {
+        allocations: Array<{ podName: string }>;
+      };
+      assert.equal(onDisk.allocations.filter((x) => x.podName === a).length, 1);
+      await revived.stop();
+      for (const name of [a, b])
+        await rig.core.deleteNamespacedPod({ namespace: rig.cluster.namespace, name });
+      await rig.kubelet.restart();
+    });
+  }
+
+  it('20 identical pods created at once: every Allocate gets its own pod’s GPU, none over-committed', async () => {
+    const plugin = rig.plugin();
+    await startRegistered(rig, plugin);
+    await plugin.sweep();
+    const t = rig.clock.now() + 60_000;
+    const names = Array.from({ length: 20 }, (_, i) => `burst-${String(i).padStart(2, '0')}`);
+    // As the extender would: five 20 % shares per GPU, assume times in creation order.
+    await Promise.all(
+      names.map((name, i) =>
+        rig.createGpuPod(name, {
+          core: 20,
+          memory: 4,
+          shares: [{ index: i % 4, core: 20, memoryMiB: 1024 }],
+          assumeMs: t + i,
+        }),
+      ),
+    );
+    const coreByGpu = new Map<string, number>();
+    for (const [i, name] of names.entries()) {
+      const answer = await rig.kubelet.allocateContainer({ [CORE]: 20, [MEMORY]: 4 });
+      const uuid = answer[CORE]!.envs.NVIDIA_VISIBLE_DEVICES!;
+      assert.equal(uuid, gpuUuid(i % 4), `${name} got its own GPU`);
+      assert.equal(answer[MEMORY]!.envs.NVIDIA_VISIBLE_DEVICES, uuid);
+      coreByGpu.set(uuid, (coreByGpu.get(uuid) ?? 0) + Number(answer[CORE]!.envs.LOADWISE_VGPU_CORE_LIMIT));
+    }
+    for (const [uuid, core] of coreByGpu) assert.ok(core <= 100, `${uuid}: ${core} % handed out`);
+    const byPod = new Map(plugin.allocations().map((a) => [a.podName, a]));
+    for (const [i, name] of names.entries()) assert.equal(byPod.get(name)?.shares[0]?.index, i % 4);
+    await plugin.settled();
+    await plugin.stop();
+  });
+
+  it('sets a corrupt checkpoint aside and rebuilds it from pod annotations', async () => {
+    const before = JSON.parse(await readFile(join(rig.checkpointDir, CHECKPOINT_FILE), 'utf8')) as {
+      body: string;
+    };
+    const held = (JSON.parse(before.body) as { allocations: Array<{ podName: string }> }).allocations
+      .map((a) => a.podName)
+      .sort();
+    assert.equal(held.length, 20);
+    await writeFile(join(rig.checkpointDir, CHECKPOINT_FILE), before.body.slice(0, 100));
+    const plugin = rig.plugin();
+    await startRegistered(rig, plugin);
+    await plugin.whenReady();
+    const files = await readdir(rig.checkpointDir);
+    assert.ok(
+      files.some((f) => f.startsWith(`${CHECKPOINT_FILE}.corrupt-`)),
+      files.join(', '),
+    );
+    assert.ok(rig.logs.some((l) => l.includes('corrupt') && l.includes('"level":"error"')));
+    const rebuilt = plugin
+      .allocations()
+      .map((a) => a.podName)
+      .sort();
+    assert.deepEqual(rebuilt, held);
+    // A pod that slipped past the extender onto a full GPU is refused, not over-committed.
+    await rig.createGpuPod('too-much', {
+      core: 10,
+      memory: 1,
+      shares: [{ index: 0, core: 10, memoryMiB: 256 }],
+      assumeMs: 1,
+    });
+    await assertRejected(
+      rig.kubelet.allocateContainer({ [MEMORY]: 1 }),
+      status.RESOURCE_EXHAUSTED,
+      /GPU 0 would be over-committed/,
+    );
+  });
+});
