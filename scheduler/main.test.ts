@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -113,8 +113,10 @@ describe('loadwise-scheduler command', () => {
       assert.equal(res.status, 200);
       assert.deepEqual(((await res.json()) as { NodeNames: string[] }).NodeNames, []);
 
-      // An invalid edit is logged and counted; the process keeps serving.
-      await writeFile(policy, 'kind: [');
+      // An invalid edit is logged and counted; the process keeps serving. Written as a ConfigMap
+      // update lands, in one atomic swap, so the poll never sees a half-written file.
+      await writeFile(`${policy}.new`, 'kind: [');
+      await rename(`${policy}.new`, policy);
       assert.match(await waitFor('policy rejected'), /not valid YAML/);
       assert.equal((await fetch(`${base}/healthz`)).status, 200);
 
