@@ -1,0 +1,221 @@
+// loadwise's GPU placement. The FGD rule (Weng et al., ATC '23) picks the node and GPUs whose
+// placement raises fragmentation against the target workload the least; its measure asks, for
+// one task of each shape at a time, whether the node could still host it. It does not see that
+// CPU given away now (above all to CPU-only tasks) leaves GPUs that later GPU tasks cannot be
+// fed: on the openb clusters, CPU runs out before GPUs do. loadwise adds that cost: a node's
+// stranded GPU is its free GPU beyond what its free CPU can feed at the workload's CPU-per-GPU
+// ratio, and a placement is charged fragmentation increase + stranded-GPU increase.
+// With model-constrained tasks in the mix, a task that could run anywhere also pays for taking
+// GPUs of a model, in proportion to how much of that model the constrained tasks claim.
+// Costs in the same bucket go to the node that comes first in a fixed order, so successive tasks fill
+// the same nodes and keep others whole. The extender and the simulator call these functions.
+import { Misfit, type PreparedTask, misfit, prepareTask } from './filter.ts';
+import { type GpuFleet } from './fleet.ts';
+import { FragIndex } from './fragmentation.ts';
+import { type TaskRequest, TaskKind, taskKind } from './task.ts';
+import { GPU_MILLI } from './units.ts';
+import { type TargetShape, targetWorkload } from './workload.ts';
+
+export interface PlacementOptions {
+  /** Share of the seen tasks whose shapes make the target workload. */
+  readonly coverage: number;
+  /** Weight of the stranded-GPU increase against the fragmentation increase. */
+  readonly strandedWeight: number;
+  /** Costs are compared in buckets of this many GPU milli; equal buckets go to the earlier node. */
+  readonly tolerance: number;
+  /** Weight of the model pressure an unconstrained task adds by taking GPUs of a model in demand. */
+  readonly modelPressureWeight: number;
+}
+
+export const DEFAULT_PLACEMENT_OPTIONS: PlacementOptions = {
+  coverage: 0.95,
+  strandedWeight: 1.5,
+  tolerance: 20,
+  modelPressureWeight: 2,
+};
+
+export interface NodeEvaluation {
+  /** Cost of the placement in GPU milli: fragmentation increase + weighted stranded increase. */
+  cost: number;
+  /** For a share: the GPU inside the node it goes to; -1 otherwise. */
+  gpu: number;
+}
+
+export interface GpuPlacement {
+  readonly node: number;
+  readonly gpus: readonly number[];
+  readonly cost: number;
+}
+
+/**
+ * Per model id of the fleet: the share of the target workload's GPU demand that can only run on
+ * a set of models including this one (split evenly over that set), over the model's share of the
+ * fleet's GPUs. 0 when no shape insists on a model; above 1, constrained demand alone would take
+ * more than the model's fair part. FGD's per-node measure does not see this scarcity.
+ */
+export function modelPressure(fleet: GpuFleet, shapes: readonly TargetShape[]): Float64Array {
+  const k = fleet.models.length;
+  const gpus = new Float64Array(k);
+  let total = 0;
+  for (let n = 0; n < fleet.size; n++) {
+    const id = fleet.modelId[n]!;
+    if (id < 0) continue;
+    gpus[id] = gpus[id]! + fleet.gpuCount[n]!;
+    total += fleet.gpuCount[n]!;
+  }
+  const claim = new Float64Array(k);
+  let demand = 0;
+  for (const s of shapes) {
+    const g = s.gpuCount * s.gpuMilli;
+    demand += s.popularity * g;
+    if (s.gpuModels.length === 0 || g === 0) continue;
+    const accepted: number[] = [];
+    fleet.models.forEach((m, i) => {
+      if (s.gpuModels.includes(m)) accepted.push(i);
+    });
+    for (const i of accepted) claim[i] = claim[i]! + (s.popularity * g) / accepted.length;
+  }
+  const out = new Float64Array(k);
+  if (demand === 0 || total === 0) return out;
+  for (let i = 0; i < k; i++) if (gpus[i]! > 0) out[i] = claim[i]! / demand / (gpus[i]! / total);
+  return out;
+}
+
+/** CPU milli the seen GPU tasks ask per GPU milli (0 without GPU tasks). */
+export function cpuPerGpuMilli(seen: readonly TaskRequest[]): number {
+  let cpu = 0;
+  let gpu = 0;
+  for (const t of seen) {
+    if (taskKind(t) === TaskKind.Cpu) continue;
+    cpu += t.cpuMilli;
+    gpu += t.gpuCount * t.gpuMilli;
+  }
+  return gpu > 0 ? cpu / gpu : 0;
+}
+
+/** Placement over a fleet, measuring against the mix of requests seen. */
+export class GpuPlacer {
+  readonly frag: FragIndex;
+  readonly options: PlacementOptions;
+  private readonly cpuRatio: number;
+  /** Per model id, see modelPressure. */
+  private readonly pressure: Float64Array;
+  private readonly rank: Int32Array;
+  private readonly cur: NodeEvaluation = { cost: 0, gpu: -1 };
+  private readonly best: NodeEvaluation = { cost: 0, gpu: -1 };
+
+  /** `order`: the fixed node order that near-equal costs follow (default: fleet order). */
+  constructor(
+    fleet: GpuFleet,
+    seen: readonly TaskRequest[],
+    options: PlacementOptions = DEFAULT_PLACEMENT_OPTIONS,
+    order?: readonly number[],
+  ) {
+    this.options = options;
+    this.frag = new FragIndex(fleet, targetWorkload(seen, options.coverage));
+    this.cpuRatio = cpuPerGpuMilli(seen);
+    this.pressure = modelPressure(fleet, this.frag.shapes);
+    this.rank = new Int32Array(fleet.size);
+    const seq = order ?? Array.from({ length: fleet.size }, (_, i) => i);
+    if (seq.length !== fleet.size) throw new Error('node order must list every node once');
+    this.rank.fill(-1);
+    seq.forEach((n, r) => {
+      if (this.rank[n] !== -1) throw new Error('node order must list every node once');
+      this.rank[n] = r;
+    });
+  }
+
+  prepare(task: TaskRequest): PreparedTask {
+    return prepareTask(this.frag.fleet, task);
+  }
+
+  /** GPU milli on node n that its free CPU cannot feed, if `cpu` more CPU and `gpu` more GPU milli were taken. */
+  stranded(n: number, cpu: number, gpu: number): number {
+    if (this.cpuRatio <= 0) return 0;
+    const free = this.frag.freeMilli(n) - gpu;
+    const fed = (this.frag.fleet.cpuLeft[n]! - cpu) / this.cpuRatio;
+    return free > fed ? free - fed : 0;
+  }
+
+  /** Fills `out` for a node that can host the task; false when it cannot. */
+  evaluate(n: number, task: PreparedTask, out: NodeEvaluation): boolean {
+    const frag = this.frag;
+    const fleet = frag.fleet;
+    if (misfit(fleet, n, task) !== Misfit.None) return false;
+    const t = task.task;
+    const w = this.options.strandedWeight;
+    // A task that could run anywhere pays for GPUs that model-constrained tasks will need.
+    const mp =
+      t.gpuModels.length === 0 && task.kind !== TaskKind.Cpu
+        ? this.options.modelPressureWeight * this.pressure[fleet.modelId[n]!]!
+        : 0;
+    const before = frag.nodeFrag(n) + w * this.stranded(n, 0, 0);
+    out.gpu = -1;
+    if (task.kind === TaskKind.Cpu) {
+      out.cost = frag.after(n, t.cpuMilli, -1, -1, 0) + w * this.stranded(n, t.cpuMilli, 0) - before;
+      return true;
+    }
+    if (task.kind === TaskKind.Whole) {
+      const g = t.gpuCount * GPU_MILLI;
+      out.cost =
+        frag.after(n, t.cpuMilli, -1, -1, t.gpuCount) + w * this.stranded(n, t.cpuMilli, g) - before + mp * g;
+      return true;
+    }
+    const strandedAfter = w * this.stranded(n, t.cpuMilli, t.gpuMilli) + mp * t.gpuMilli;
+    const o = fleet.gpuOffset[n]!;
+    let best = Infinity;
+    let bestLeft = Infinity;
+    for (let g = 0; g < fleet.gpuCount[n]!; g++) {
+      const l = fleet.gpuLeft[o + g]!;
+      if (l < t.gpuMilli || l === bestLeft) continue;
+      const cost = frag.after(n, t.cpuMilli, l, l - t.gpuMilli, 0) + strandedAfter - before;
+      // Equal costs: the tighter GPU.
+      if (cost < best - 1e-9 || (cost < best + 1e-9 && l < bestLeft)) {
+        best = cost;
+        bestLeft = l;
+        out.gpu = g;
+      }
+    }
+    out.cost = best;
+    return true;
+  }
+
+  /** The best node and GPUs for the task, or null when no node can host it. */
+  choose(task: PreparedTask): GpuPlacement | null {
+    const tol = this.options.tolerance;
+    const cur = this.cur;
+    const best = this.best;
+    let node = -1;
+    let bestKey = Infinity;
+    for (let n = 0; n < this.frag.fleet.size; n++) {
+      if (!this.evaluate(n, task, cur)) continue;
+      const key = tol > 0 ? Math.round(cur.cost / tol) : cur.cost;
+      if (node < 0 || key < bestKey || (key === bestKey && this.rank[n]! < this.rank[node]!)) {
+        node = n;
+        bestKey = key;
+        best.cost = cur.cost;
+        best.gpu = cur.gpu;
+      }
+    }
+    if (node < 0) return null;
+    return { node, gpus: this.gpusOn(node, task, best.gpu), cost: best.cost };
+  }
+
+  /** The fleet changed on node n (a placement was applied or released). */
+  committed(n: number): void {
+    this.frag.refresh(n);
+  }
+
+  /** GPU indexes inside node n: the evaluated GPU for a share, the first free ones for whole GPUs. */
+  gpusOn(n: number, task: PreparedTask, shareGpu: number): number[] {
+    if (task.kind === TaskKind.Cpu) return [];
+    if (task.kind === TaskKind.Share) return [shareGpu];
+    const fleet = this.frag.fleet;
+    const o = fleet.gpuOffset[n]!;
+    const out: number[] = [];
+    for (let g = 0; g < fleet.gpuCount[n]! && out.length < task.task.gpuCount; g++) {
+      if (fleet.gpuLeft[o + g] === GPU_MILLI) out.push(g);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,103 @@
+// Pieces the artifact's baselines share: its tie-break among the best scores, and its GPU
+// choices inside a node ("best": the tightest GPU that fits; whole GPUs: the
+// first free ones by index).
+import { Misfit, type PreparedTask, misfit } from '../../scheduler/core/gpu/filter.ts';
+import { type GpuFleet } from '../../scheduler/core/gpu/fleet.ts';
+import { TaskKind } from '../../scheduler/core/gpu/task.ts';
+import { GPU_MILLI } from '../../scheduler/core/gpu/units.ts';
+import { type Rng } from '../rng.ts';
+import { type Choice } from './policy.ts';
+
+/**
+ * A per-run random priority over the nodes. The artifact's patched kube-scheduler breaks equal
+ * scores by node name and the simulator prefixes every node name with a random permutation, so
+ * ties go to a fixed, randomly ordered set of nodes rather than to a fresh random pick each time.
+ */
+export function tieRanks(size: number, rng: Rng): Int32Array {
+  const order = rng.shuffle(Array.from({ length: size }, (_, i) => i));
+  const rank = new Int32Array(size);
+  order.forEach((n, r) => {
+    rank[n] = r;
+  });
+  return rank;
+}
+
+/** Highest score wins; equal scores go to the node of lowest rank. `score` returns NaN to skip a node. */
+export function argmaxByRank(
+  fleet: GpuFleet,
+  task: PreparedTask,
+  rank: Int32Array,
+  score: (n: number) => number,
+): number {
+  let best = -Infinity;
+  let chosen = -1;
+  for (let n = 0; n < fleet.size; n++) {
+    if (misfit(fleet, n, task) !== Misfit.None) continue;
+    const s = score(n);
+    if (Number.isNaN(s)) continue;
+    if (s > best || (s === best && rank[n]! < rank[chosen]!)) {
+      best = s;
+      chosen = n;
+    }
+  }
+  return chosen;
+}
+
+/** Any node that fits, uniformly at random (the artifact's RandomScore). */
+export function randomFeasible(fleet: GpuFleet, task: PreparedTask, rng: Rng): number {
+  let chosen = -1;
+  let seen = 0;
+  for (let n = 0; n < fleet.size; n++) {
+    if (misfit(fleet, n, task) !== Misfit.None) continue;
+    seen++;
+    if (rng.int(seen) === 0) chosen = n;
+  }
+  return chosen;
+}
+
+export function bestFitGpu(fleet: GpuFleet, n: number, milli: number): number {
+  const o = fleet.gpuOffset[n]!;
+  let pick = -1;
+  let pickLeft = Infinity;
+  for (let g = 0; g < fleet.gpuCount[n]!; g++) {
+    const l = fleet.gpuLeft[o + g]!;
+    if (l >= milli && l < pickLeft) {
+      pick = g;
+      pickLeft = l;
+    }
+  }
+  return pick;
+}
+
+export function randomFitGpu(fleet: GpuFleet, n: number, milli: number, rng: Rng): number {
+  const o = fleet.gpuOffset[n]!;
+  let pick = -1;
+  let seen = 0;
+  for (let g = 0; g < fleet.gpuCount[n]!; g++) {
+    if (fleet.gpuLeft[o + g]! >= milli) {
+      seen++;
+      if (rng.int(seen) === 0) pick = g;
+    }
+  }
+  return pick;
+}
+
+export function firstWholeGpus(fleet: GpuFleet, n: number, count: number): number[] {
+  const o = fleet.gpuOffset[n]!;
+  const out: number[] = [];
+  for (let g = 0; g < fleet.gpuCount[n]! && out.length < count; g++) {
+    if (fleet.gpuLeft[o + g] === GPU_MILLI) out.push(g);
+  }
+  return out;
+}
+
+/** The node's GPUs for the task with the artifact's default "best" GPU selection. */
+export function bestGpus(fleet: GpuFleet, n: number, task: PreparedTask): number[] {
+  if (task.kind === TaskKind.Cpu) return [];
+  if (task.kind === TaskKind.Share) return [bestFitGpu(fleet, n, task.task.gpuMilli)];
+  return firstWholeGpus(fleet, n, task.task.gpuCount);
+}
+
+export function choice(node: number, gpus: readonly number[]): Choice | null {
+  return node < 0 ? null : { node, gpus };
+}
