@@ -49,10 +49,18 @@ interface Compiled {
 }
 
 const compiledRules = new WeakMap<LoadRules, Compiled>();
+// The same rules object serves thousands of calls in a row; skip even the WeakMap for it.
+let lastRules: LoadRules | undefined;
+let lastCompiled: Compiled | undefined;
 
 function compile(rules: LoadRules): Compiled {
+  if (rules === lastRules) return lastCompiled!;
   let c = compiledRules.get(rules);
-  if (c) return c;
+  if (c) {
+    lastRules = rules;
+    lastCompiled = c;
+    return c;
+  }
   const term = (figure: FigureName, amount: number): Term => ({
     figure,
     index: figureIndex(figure),
@@ -68,6 +76,8 @@ function compile(rules: LoadRules): Compiled {
     validity,
   };
   compiledRules.set(rules, c);
+  lastRules = rules;
+  lastCompiled = c;
   return c;
 }
 
