@@ -1,8 +1,7 @@
 // The agent as the DaemonSet runs it: a separate process, real flags, real signals.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,28 +9,14 @@ import { join } from 'node:path';
 import { openTestCluster } from '../test/apiserver/cluster.ts';
 import { TestKubelet, waitForEvent } from '../test/kubelet/kubelet.ts';
 import { FakeProc } from '../test/support/fake-proc.ts';
+import { startCommand } from '../test/support/process.ts';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
 const node = (args: string[]) => [process.execPath, ['--import', 'tsx', main, ...args]] as const;
 
 /** Starts the agent and resolves with its address from the "listening" log line. */
-async function startAgent(args: string[]): Promise<{ child: ChildProcess; base: string; lines: string[] }> {
-  const [cmd, argv] = node(args);
-  const child = spawn(cmd, argv, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, NODE_NAME: 'from-env' },
-  });
-  const lines: string[] = [];
-  const rl = createInterface({ input: child.stdout! });
-  const timeout = AbortSignal.timeout(15_000);
-  for await (const line of rl) {
-    lines.push(line);
-    const entry = JSON.parse(line) as { msg?: string; address?: string };
-    if (entry.msg === 'node agent listening' && entry.address) return { child, base: entry.address, lines };
-    if (timeout.aborted) break;
-  }
-  child.kill('SIGKILL');
-  throw new Error(`agent did not start: ${lines.join('\n')}`);
+function startAgent(args: string[]) {
+  return startCommand(main, args, 'node agent listening', { ...process.env, NODE_NAME: 'from-env' });
 }
 
 describe('loadwise-agent command', () => {

@@ -1,49 +1,23 @@
 // The extender as its Deployment runs it: a separate process with real flags, a policy file and a
 // kubeconfig pointing at the API-server double.
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
+import { startCommand } from '../test/support/process.ts';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
 const policyExample = fileURLToPath(new URL('../configs/policy.yaml', import.meta.url));
 const argv = (args: string[]) => ['--import', 'tsx', main, ...args];
 
-interface Started {
-  child: ChildProcess;
-  base: string;
-  lines: string[];
-  /** Resolves at the first log line (already seen or to come) that contains `text`. */
-  waitFor(text: string): Promise<string>;
-}
-
 /** Starts the extender; resolves once it logs that it listens. */
-async function start(args: string[]): Promise<Started> {
-  const child = spawn(process.execPath, argv(args), { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  const waiters: { text: string; resolve: (line: string) => void }[] = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    lines.push(line);
-    for (const w of waiters.filter((w) => line.includes(w.text))) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(line);
-    }
-  });
-  const waitFor = (text: string) =>
-    new Promise<string>((resolve, reject) => {
-      const seen = lines.find((l) => l.includes(text));
-      if (seen) return resolve(seen);
-      waiters.push({ text, resolve });
-      child.once('exit', () => reject(new Error(`exited before logging "${text}":\n${lines.join('\n')}`)));
-    });
-  const listening = JSON.parse(await waitFor('scheduler extender listening')) as { address: string };
-  return { child, base: listening.address, lines, waitFor };
+function start(args: string[]) {
+  return startCommand(main, args, 'scheduler extender listening');
 }
 
 describe('loadwise-scheduler command', () => {
