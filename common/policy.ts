@@ -126,6 +126,17 @@ const CranePolicySchema = Type.Object({
 
 type LoadwisePolicyFile = Static<typeof LoadwisePolicySchema>;
 type LoadwiseExtras = Pick<LoadwisePolicyFile, 'staleness' | 'estimate' | 'hotValuePenalty'>;
+
+/** Either spelling of the file, mapped onto one shape before durations and limits are checked. */
+interface RawPolicy {
+  format: SchedulerPolicy['format'];
+  syncPolicy: Array<{ name: string; period: string }>;
+  /** `field` is the file's own spelling of the threshold, for error messages. */
+  predicate: Array<{ name: string; limit: number; field: string }>;
+  priority: Array<{ name: string; weight: number }>;
+  hotValue: Array<{ timeRange: string; count: number }>;
+  extras?: LoadwiseExtras;
+}
 type CranePolicyFile = Static<typeof CranePolicySchema>;
 
 const ajv = new Ajv({ allErrors: false, strict: true });
@@ -155,14 +166,7 @@ export function parsePolicy(text: string, origin = 'policy'): PolicyResult {
     return { ok: false, error: `${origin}: expected a mapping with apiVersion and kind` };
   }
   const header = doc as { apiVersion?: unknown; kind?: unknown };
-  let raw: {
-    format: SchedulerPolicy['format'];
-    syncPolicy: Array<{ name: string; period: string }>;
-    predicate: Array<{ name: string; limit: number; field: string }>;
-    priority: Array<{ name: string; weight: number }>;
-    hotValue: Array<{ timeRange: string; count: number }>;
-    extras?: LoadwiseExtras;
-  };
+  let raw: RawPolicy;
   if (header.apiVersion === CRANE_POLICY_API_VERSION || header.kind === CRANE_POLICY_KIND) {
     if (!validateCrane(doc)) return { ok: false, error: schemaError(origin, validateCrane.errors) };
     const { spec } = doc;
@@ -195,17 +199,7 @@ export function parsePolicy(text: string, origin = 'policy'): PolicyResult {
   return finish(raw, origin);
 }
 
-function finish(
-  raw: {
-    format: SchedulerPolicy['format'];
-    syncPolicy: Array<{ name: string; period: string }>;
-    predicate: Array<{ name: string; limit: number; field: string }>;
-    priority: Array<{ name: string; weight: number }>;
-    hotValue: Array<{ timeRange: string; count: number }>;
-    extras?: LoadwiseExtras;
-  },
-  origin: string,
-): PolicyResult {
+function finish(raw: RawPolicy, origin: string): PolicyResult {
   const warnings: string[] = [];
   const duration = (text: string, where: string): number | string => {
     try {
