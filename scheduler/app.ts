@@ -1,6 +1,6 @@
 // The extender assembled: Node watch → node index, policy → rules, verbs, HTTP. Nothing global,
 // so tests run it in-process against the API-server double exactly as the command runs it.
-import { CoreV1Api, type KubeConfig, type V1Node } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
 import type { ExtenderBindingArgs } from '../contracts/index.ts';
 import type { Clock } from '../common/clock.ts';
@@ -10,7 +10,9 @@ import { Reflector } from '../common/reflector.ts';
 import { errorMessage, requestOptions, reuseConnections } from '../common/kube.ts';
 import { RecentBindings } from './core/load/recent-bindings.ts';
 import type { LoadRules } from './core/load/rules.ts';
+import type { GpuPolicy } from './core/vgpu/fit.ts';
 import { Extender } from './extender.ts';
+import { GpuLedger } from './gpu-ledger.ts';
 import { ExtenderMetrics } from './metrics.ts';
 import { NodeIndex } from './node-index.ts';
 import { bindingHorizonMs, rulesFromPolicy } from './policy-rules.ts';
@@ -25,7 +27,12 @@ export interface SchedulerAppOptions {
   logger: Logger;
   apiTimeoutMs: number;
   https?: { cert: Buffer; key: Buffer };
+  /** How vGPU shares are placed inside a node (default binpack). */
+  gpuPolicy?: GpuPolicy;
 }
+
+/** An own GPU assignment the Pod watch never confirmed is dropped after this long. */
+const ASSUMED_GPU_HORIZON_MS = 10 * 60_000;
 
 export class SchedulerApp {
   readonly metrics = new ExtenderMetrics();
@@ -33,7 +40,9 @@ export class SchedulerApp {
   readonly recent: RecentBindings;
   readonly extender: Extender;
   readonly server: FastifyInstance;
+  readonly ledger = new GpuLedger();
   private readonly watch: Reflector<V1Node>;
+  private readonly podWatch: Reflector<V1Pod>;
   private rules: LoadRules;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -53,6 +62,30 @@ export class SchedulerApp {
         this.metrics.cachedNodes.set(this.nodes.size);
       },
     });
+    // Bound pods only, and only their GPU assignments: no pod objects are kept.
+    this.podWatch = new Reflector<V1Pod>({
+      kubeConfig: opts.kubeConfig,
+      path: '/api/v1/pods',
+      fieldSelector: 'spec.nodeName!=',
+      cache: false,
+      list: () =>
+        core.listPodForAllNamespaces(
+          { fieldSelector: 'spec.nodeName!=' },
+          requestOptions(Math.max(opts.apiTimeoutMs, 60_000)),
+        ),
+      logger: opts.logger.child({ watch: 'pods' }),
+      onEvent: (type, pod) => this.ledger.onPod(type, pod),
+    });
+    const annotatePod = async (namespace: string, name: string, annotations: Record<string, string>) => {
+      try {
+        await core.patchNamespacedPod(
+          { name, namespace, body: { metadata: { annotations } } },
+          requestOptions(opts.apiTimeoutMs, PatchStrategy.MergePatch),
+        );
+      } catch (err) {
+        throw new Error(errorMessage(err));
+      }
+    };
     const bindPod = async (args: ExtenderBindingArgs) => {
       try {
         await core.createNamespacedPodBinding(
@@ -84,12 +117,13 @@ export class SchedulerApp {
       bindPod,
       events: this.metrics,
       logger: opts.logger,
+      gpu: { ledger: this.ledger, policy: opts.gpuPolicy ?? 'binpack', annotatePod },
     });
     this.server = createExtenderServer({
       extender: this.extender,
       metrics: this.metrics,
       logger: opts.logger,
-      ready: () => this.watch.synced,
+      ready: () => this.watch.synced && this.podWatch.synced,
       https: opts.https,
     });
   }
@@ -116,13 +150,18 @@ export class SchedulerApp {
   /** Starts the Node watch (serving before it syncs: unknown nodes are reported, not errors). */
   start(): void {
     this.watch.start();
+    this.podWatch.start();
     // Nodes that stop being candidates are never read again; drop their old bindings now and then.
-    this.pruneTimer = setInterval(() => this.recent.prune(this.opts.clock.now()), 60_000);
+    this.pruneTimer = setInterval(() => {
+      const now = this.opts.clock.now();
+      this.recent.prune(now);
+      this.ledger.prune(now, ASSUMED_GPU_HORIZON_MS);
+    }, 60_000);
     this.pruneTimer.unref();
   }
 
-  waitForSync(signal?: AbortSignal): Promise<void> {
-    return this.watch.waitForSync(signal);
+  async waitForSync(signal?: AbortSignal): Promise<void> {
+    await Promise.all([this.watch.waitForSync(signal), this.podWatch.waitForSync(signal)]);
   }
 
   async listen(host: string, port: number): Promise<string> {
@@ -132,6 +171,6 @@ export class SchedulerApp {
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
     await this.server.close();
-    await this.watch.stop();
+    await Promise.all([this.watch.stop(), this.podWatch.stop()]);
   }
 }

@@ -15,6 +15,15 @@ import { type PodDemand, podDemand } from './core/load/demand.ts';
 import { filterByLoad, type NodeLoad, scoreByLoad } from './core/load/load-rules.ts';
 import type { RecentBindings } from './core/load/recent-bindings.ts';
 import type { LoadRules } from './core/load/rules.ts';
+import {
+  encodeVgpuAssignment,
+  type GpuShare,
+  VGPU_ASSIGNMENT_ANNOTATION,
+  VGPU_ASSUME_TIME_ANNOTATION,
+} from '../contracts/index.ts';
+import { fitPod, type GpuPolicy } from './core/vgpu/fit.ts';
+import { type PodGpuRequest, podGpuRequest } from './core/vgpu/request.ts';
+import type { GpuLedger } from './gpu-ledger.ts';
 import type { NodeEntry, NodeIndex } from './node-index.ts';
 
 export const UNKNOWN_NODE_REASON = 'node not in the extender cache (not yet seen, or deleted)';
@@ -33,6 +42,13 @@ export interface ExtenderDeps {
   bindPod: (args: ExtenderBindingArgs) => Promise<void>;
   events: ExtenderEvents;
   logger: Logger;
+  /** vGPU placement: what is assigned where, how shares are placed, and the pod annotation write. */
+  gpu?: {
+    ledger: GpuLedger;
+    policy: GpuPolicy;
+    /** Merge-patches the pod's annotations; throws an Error that says why it failed. */
+    annotatePod: (namespace: string, name: string, annotations: Record<string, string>) => Promise<void>;
+  };
 }
 
 /** Pods seen in filter/prioritize, so bind (which gets names only) knows what it binds. */
@@ -41,6 +57,8 @@ const DEMAND_CACHE_SIZE = 10_000;
 interface SeenPod {
   uid: string;
   demand: PodDemand;
+  /** The pod's GPU request, undefined for a CPU pod, or why it is malformed. */
+  gpu: PodGpuRequest | undefined | string;
 }
 
 export class Extender {
@@ -52,7 +70,7 @@ export class Extender {
   filter(args: ExtenderArgs): ExtenderFilterResult {
     const now = this.deps.clock.now();
     const rules = this.deps.rules();
-    this.remember(args);
+    const seen = this.remember(args);
     const failed: Record<string, string> = {};
     // Counted once per label per call: a metric update per rejected node would dominate the call.
     const rejections = new Map<string, number>();
@@ -73,8 +91,12 @@ export class Extender {
           continue;
         }
         const verdict = filterByLoad(this.load(entry, now), rules, now);
-        if (verdict.ok) passed.push(name);
-        else reject(name, verdict.reason, verdict.figure);
+        if (!verdict.ok) reject(name, verdict.reason, verdict.figure);
+        else {
+          const gpuReason = this.gpuMisfit(entry, seen.gpu);
+          if (gpuReason) reject(name, gpuReason, 'gpu');
+          else passed.push(name);
+        }
       }
       return done({ NodeNames: passed, FailedNodes: failed, FailedAndUnresolvableNodes: {}, Error: '' });
     }
@@ -82,8 +104,12 @@ export class Extender {
     for (const node of args.Nodes?.items ?? []) {
       const entry = this.deps.nodes.fromObject(node);
       const verdict = filterByLoad(this.load(entry, now), rules, now);
-      if (verdict.ok) passed.push(node);
-      else reject(entry.name, verdict.reason, verdict.figure);
+      if (!verdict.ok) reject(entry.name, verdict.reason, verdict.figure);
+      else {
+        const gpuReason = this.gpuMisfit(entry, seen.gpu);
+        if (gpuReason) reject(entry.name, gpuReason, 'gpu');
+        else passed.push(node);
+      }
     }
     return done({ Nodes: { items: passed }, FailedNodes: failed, FailedAndUnresolvableNodes: {}, Error: '' });
   }
@@ -91,22 +117,60 @@ export class Extender {
   prioritize(args: ExtenderArgs): HostPriorityList {
     const now = this.deps.clock.now();
     const rules = this.deps.rules();
-    const demand = this.remember(args);
+    const seen = this.remember(args);
+    const demand = seen.demand;
     const entries: (NodeEntry | string)[] = args.NodeNames
       ? args.NodeNames.map((name) => this.deps.nodes.get(name) ?? name)
       : (args.Nodes?.items ?? []).map((node) => this.deps.nodes.fromObject(node));
     return entries.map((entry) =>
       typeof entry === 'string'
         ? { Host: entry, Score: 0 }
-        : { Host: entry.name, Score: scoreByLoad(this.load(entry, now), demand, rules, now).score },
+        : { Host: entry.name, Score: this.score(entry, seen, demand, rules, now) },
     );
+  }
+
+  /** The load score; for a GPU pod, averaged with how well its GPUs pack on the node. */
+  private score(entry: NodeEntry, seen: SeenPod, demand: PodDemand, rules: LoadRules, now: number): number {
+    const load = scoreByLoad(this.load(entry, now), demand, rules, now);
+    const gpu = this.deps.gpu;
+    if (!gpu || seen.gpu === undefined || typeof seen.gpu === 'string') return load.score;
+    const fit = fitPod(gpu.ledger.free(entry.name, entry.gpus), seen.gpu, gpu.policy);
+    if (!fit.ok) return 0;
+    const gpuScore = (gpu.policy === 'binpack' ? fit.fill : 1 - fit.fill) * 10;
+    return Math.round((load.exact + gpuScore) / 2);
+  }
+
+  /** Why the node cannot host the pod's GPU request, or undefined when it can (or the pod has none). */
+  private gpuMisfit(entry: NodeEntry, request: SeenPod['gpu']): string | undefined {
+    if (request === undefined) return undefined;
+    if (typeof request === 'string') return request;
+    if (!this.deps.gpu) return 'the extender runs without vGPU placement';
+    const fit = fitPod(this.deps.gpu.ledger.free(entry.name, entry.gpus), request, this.deps.gpu.policy);
+    return fit.ok ? undefined : fit.reason;
   }
 
   async bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
     const pod = `${args.PodNamespace}/${args.PodName}`;
+    const request = this.seen.get(pod)?.gpu;
+    let assigned: Record<string, GpuShare[]> | undefined;
+    if (request !== undefined) {
+      const placed = this.placeGpus(args, request);
+      if (typeof placed === 'string') {
+        this.deps.events.bound('error');
+        return { Error: `binding ${pod} to ${args.Node}: ${placed}` };
+      }
+      assigned = placed;
+    }
     try {
+      if (assigned) {
+        await this.deps.gpu!.annotatePod(args.PodNamespace, args.PodName, {
+          [VGPU_ASSIGNMENT_ANNOTATION]: encodeVgpuAssignment({ containers: assigned }),
+          [VGPU_ASSUME_TIME_ANNOTATION]: String(this.deps.clock.now()),
+        });
+      }
       await this.deps.bindPod(args);
     } catch (err) {
+      if (assigned) this.deps.gpu!.ledger.forget(args.PodNamespace, args.PodName);
       const message = `binding ${pod} to ${args.Node}: ${(err as Error).message}`;
       this.deps.logger.warn({ pod, node: args.Node, err: (err as Error).message }, 'bind failed');
       this.deps.events.bound('error');
@@ -119,15 +183,39 @@ export class Extender {
     return { Error: '' };
   }
 
-  private remember(args: ExtenderArgs): PodDemand {
+  /**
+   * Chooses the GPUs on the bind's node and holds them at once (before any await), so a concurrent
+   * bind sees them taken. Returns why not when the node can no longer take the pod.
+   */
+  private placeGpus(
+    args: ExtenderBindingArgs,
+    request: PodGpuRequest | string,
+  ): Record<string, GpuShare[]> | string {
+    if (typeof request === 'string') return request;
+    const gpu = this.deps.gpu;
+    if (!gpu) return 'the extender runs without vGPU placement';
+    const entry = this.deps.nodes.get(args.Node);
+    if (!entry) return UNKNOWN_NODE_REASON;
+    const fit = fitPod(gpu.ledger.free(entry.name, entry.gpus), request, gpu.policy);
+    if (!fit.ok) return `the node can no longer take the pod: ${fit.reason}`;
+    gpu.ledger.assume(args.PodNamespace, args.PodName, args.Node, fit.containers, this.deps.clock.now());
+    return fit.containers;
+  }
+
+  private remember(args: ExtenderArgs): SeenPod {
     const meta = args.Pod.metadata;
     const key = `${meta?.namespace ?? 'default'}/${meta?.name ?? ''}`;
     const uid = meta?.uid ?? '';
     const cached = this.seen.get(key);
-    if (cached && cached.uid === uid) return cached.demand;
-    const demand = podDemand(args.Pod);
-    this.seen.set(key, { uid, demand });
-    return demand;
+    if (cached && cached.uid === uid) return cached;
+    const parsed = podGpuRequest(args.Pod);
+    const seen: SeenPod = {
+      uid,
+      demand: podDemand(args.Pod),
+      gpu: parsed.ok ? parsed.request : parsed.error,
+    };
+    this.seen.set(key, seen);
+    return seen;
   }
 
   private load(entry: NodeEntry, now: number): NodeLoad {

@@ -42,6 +42,7 @@ describe('loadwise-scheduler command', () => {
       '--tls-cert',
       '--tls-key',
       '--crane-keys',
+      '--gpu-policy',
       '--help',
     ]) {
       assert.match(r.stdout, new RegExp(flag));

@@ -43,6 +43,14 @@ const program = new Command()
       .default(5_000, '5s')
       .argParser(parsePositiveDuration),
   )
+  .addOption(
+    new Option(
+      '--gpu-policy <policy>',
+      'how vGPU shares are placed inside a node: binpack (fullest GPU that fits) or spread',
+    )
+      .choices(['binpack', 'spread'])
+      .default('binpack'),
+  )
   .addOption(logLevelOption())
   .showHelpAfterError('(run with --help for usage)');
 
@@ -56,6 +64,7 @@ const opts = program.opts<{
   craneKeys: boolean;
   policyPollInterval: number;
   apiTimeout: number;
+  gpuPolicy: 'binpack' | 'spread';
   logLevel: string;
 }>();
 
@@ -82,6 +91,7 @@ const app = new SchedulerApp({
   clock: systemClock,
   logger,
   apiTimeoutMs: opts.apiTimeout,
+  gpuPolicy: opts.gpuPolicy,
   https:
     opts.tlsCert && opts.tlsKey
       ? { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }

@@ -1,6 +1,7 @@
 // The extender's view of each node: its figures decoded once per Node update (not once per
 // scheduling call) and its allocatable CPU and memory.
 import type { V1Node } from '@kubernetes/client-node';
+import { decodeGpuInventory, GPU_INVENTORY_ANNOTATION, type GpuDevice } from '../contracts/index.ts';
 import { parseQuantity } from '../common/quantity.ts';
 import type { PodDemand } from './core/load/demand.ts';
 import { decodeNodeFigures, type NodeFigures } from './core/load/node-figures.ts';
@@ -10,6 +11,8 @@ export interface NodeEntry {
   resourceVersion: string | undefined;
   figures: NodeFigures;
   allocatable: PodDemand | undefined;
+  /** The node's GPUs as the controller published them; empty without (or with a garbled) inventory. */
+  gpus: GpuDevice[];
 }
 
 export function allocatableOf(node: V1Node): PodDemand | undefined {
@@ -18,12 +21,20 @@ export function allocatableOf(node: V1Node): PodDemand | undefined {
   return cpu && memory && cpu > 0 && memory > 0 ? { cpuCores: cpu, memoryBytes: memory } : undefined;
 }
 
+function gpusOf(node: V1Node): GpuDevice[] {
+  const text = node.metadata?.annotations?.[GPU_INVENTORY_ANNOTATION];
+  if (text === undefined) return [];
+  const decoded = decodeGpuInventory(text);
+  return decoded.ok ? decoded.inventory.gpus : [];
+}
+
 export function nodeEntry(node: V1Node, craneKeys: boolean): NodeEntry {
   return {
     name: node.metadata?.name ?? '',
     resourceVersion: node.metadata?.resourceVersion,
     figures: decodeNodeFigures(node.metadata?.annotations, { craneKeys }),
     allocatable: allocatableOf(node),
+    gpus: gpusOf(node),
   };
 }
 

@@ -1,0 +1,186 @@
+// vGPU placement through the extender's verbs, against the API-server double: GPU fit in filter,
+// the assignment written on the pod before the Binding, and a burst that never over-commits a GPU.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { CoreV1Api, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import {
+  decodeVgpuAssignment,
+  encodeFraction,
+  encodeGpuInventory,
+  type ExtenderFilterResult,
+  GPU_INVENTORY_ANNOTATION,
+  type HostPriorityList,
+  VGPU_ASSIGNMENT_ANNOTATION,
+  VGPU_ASSUME_TIME_ANNOTATION,
+} from '../contracts/index.ts';
+import { ManualClock } from '../common/clock.ts';
+import { createLogger } from '../common/log.ts';
+import { parsePolicy } from '../common/policy.ts';
+import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
+import { SchedulerApp } from './app.ts';
+
+const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
+const POLICY = `
+apiVersion: loadwise.io/v1alpha1
+kind: SchedulerPolicy
+syncPolicy: [{name: cpu_usage_avg_5m, period: 3m}]
+predicate: [{name: cpu_usage_avg_5m, maxLimitPercent: 0.65}]
+priority: [{name: cpu_usage_avg_5m, weight: 1}]
+`;
+
+describe('extender with vGPU pods', () => {
+  let cluster: TestCluster;
+  let app: SchedulerApp;
+  let core: CoreV1Api;
+  let base = '';
+  const nodes: string[] = [];
+
+  const gpuNode = (name: string): V1Node => ({
+    metadata: {
+      name,
+      annotations: {
+        'loadwise.io/cpu_usage_avg_5m': encodeFraction(0.2, NOW - 60_000),
+        [GPU_INVENTORY_ANNOTATION]: encodeGpuInventory({
+          gpus: [0, 1, 2, 3].map((i) => ({
+            index: i,
+            uuid: `GPU-${name}-${i}`,
+            model: 'A100',
+            memoryMiB: 81920,
+            mig: false,
+            healthy: true,
+            links: [],
+          })),
+        }),
+      },
+    },
+    status: { allocatable: { cpu: '64', memory: '256Gi' } },
+  });
+
+  const gpuPod = (name: string, core: string, model?: string): V1Pod => ({
+    metadata: {
+      name,
+      namespace: cluster.namespace,
+      uid: `uid-${name}`,
+      annotations: model ? { 'loadwise.io/gpu-model': model } : {},
+    },
+    spec: {
+      containers: [
+        {
+          name: 'main',
+          image: 'cuda',
+          resources: { limits: { 'loadwise.io/vgpu-core': core, 'loadwise.io/vgpu-memory': '16' } },
+        },
+      ],
+    },
+  });
+
+  const post = async <T>(path: string, body: unknown): Promise<T> => {
+    const res = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.equal(res.status, 200);
+    return (await res.json()) as T;
+  };
+
+  before(async () => {
+    cluster = await openTestCluster();
+    for (const n of ['gpu-a', 'gpu-b']) {
+      const name = cluster.unique(n);
+      nodes.push(name);
+      await cluster.createNode(gpuNode(name));
+    }
+    core = cluster.kubeConfig('setup').makeApiClient(CoreV1Api);
+    const parsed = parsePolicy(POLICY);
+    assert.ok(parsed.ok);
+    app = new SchedulerApp({
+      kubeConfig: cluster.kubeConfig('extender'),
+      policy: parsed.policy,
+      craneKeys: false,
+      clock: new ManualClock(NOW),
+      logger: createLogger({ level: 'silent', name: 'test' }),
+      apiTimeoutMs: 5000,
+    });
+    app.start();
+    await app.waitForSync(AbortSignal.timeout(10_000));
+    base = await app.listen('127.0.0.1', 0);
+  });
+  after(async () => {
+    await app.stop();
+    await cluster.close();
+  });
+
+  it('filters on GPU fit and says why a node cannot host the pod', async () => {
+    const big = await post<ExtenderFilterResult>('/filter', { Pod: gpuPod('big', '500'), NodeNames: nodes });
+    assert.deepEqual(big.NodeNames, []);
+    assert.equal(big.FailedNodes[nodes[0]!], 'needs 5 whole GPUs, 4 free');
+    const h100 = await post<ExtenderFilterResult>('/filter', {
+      Pod: gpuPod('h100', '30', 'H100'),
+      NodeNames: nodes,
+    });
+    assert.equal(h100.FailedNodes[nodes[1]!], 'no healthy H100 GPU');
+    const bad = await post<ExtenderFilterResult>('/filter', { Pod: gpuPod('bad', '150'), NodeNames: nodes });
+    assert.match(bad.FailedNodes[nodes[0]!]!, /multiple of 100/);
+  });
+
+  it('binds a burst of 20 share pods without over-committing any GPU', async () => {
+    const binds: Promise<{ Error: string }>[] = [];
+    let rejected = 0;
+    for (let i = 0; i < 20; i++) {
+      const pod = gpuPod(`burst-${i}`, '40');
+      await core.createNamespacedPod({ namespace: cluster.namespace, body: pod });
+      const filtered = await post<ExtenderFilterResult>('/filter', { Pod: pod, NodeNames: nodes });
+      if (filtered.NodeNames!.length === 0) {
+        rejected++;
+        continue;
+      }
+      const scores = await post<HostPriorityList>('/prioritize', { Pod: pod, NodeNames: filtered.NodeNames });
+      const best = scores.reduce((a, b) => (b.Score > a.Score ? b : a));
+      // kube-scheduler binds asynchronously while it schedules the next pod: do not await here.
+      binds.push(
+        post('/bind', {
+          PodName: pod.metadata!.name,
+          PodNamespace: cluster.namespace,
+          PodUID: pod.metadata!.uid,
+          Node: best.Host,
+        }),
+      );
+    }
+    const results = await Promise.all(binds);
+    const failedBinds = results.filter((r) => r.Error !== '').length;
+    // 8 GPUs hold two 40 % shares each.
+    assert.equal(results.length - failedBinds, 16);
+    assert.equal(rejected + failedBinds, 4);
+
+    const pods = (await core.listNamespacedPod({ namespace: cluster.namespace })).items.filter(
+      (p) => p.spec?.nodeName,
+    );
+    const used = new Map<string, number>();
+    for (const p of pods) {
+      const decoded = decodeVgpuAssignment(p.metadata!.annotations![VGPU_ASSIGNMENT_ANNOTATION]!);
+      assert.ok(decoded.ok);
+      assert.match(p.metadata!.annotations![VGPU_ASSUME_TIME_ANNOTATION]!, /^\d+$/);
+      for (const share of decoded.assignment.containers.main!) {
+        const key = `${p.spec!.nodeName}/${share.index}`;
+        used.set(key, (used.get(key) ?? 0) + share.core);
+        assert.equal(share.memoryMiB, 16 * 256);
+      }
+    }
+    assert.equal(pods.length, 16);
+    for (const [gpu, core] of used) assert.ok(core <= 100, `${gpu} over-committed: ${core}`);
+  });
+
+  it('refuses a bind the node can no longer take, instead of over-committing', async () => {
+    const pod = gpuPod('late', '40');
+    await core.createNamespacedPod({ namespace: cluster.namespace, body: pod });
+    await post('/filter', { Pod: pod, NodeNames: nodes });
+    const result = await post<{ Error: string }>('/bind', {
+      PodName: 'late',
+      PodNamespace: cluster.namespace,
+      PodUID: pod.metadata!.uid,
+      Node: nodes[0],
+    });
+    assert.match(result.Error, /can no longer take the pod: no GPU with 40 core/);
+  });
+});

@@ -1,0 +1,118 @@
+// Which GPUs of one node a pod's containers get: whole requests take free GPUs (the best-linked
+// set), shares take the GPU they fit best (binpack, least compute left) or worst (spread). Pure:
+// the caller passes what is free; nothing is changed.
+import type { GpuDevice, GpuShare } from '../../../contracts/index.ts';
+import type { PodGpuRequest } from './request.ts';
+
+export type GpuPolicy = 'binpack' | 'spread';
+
+export interface GpuFree {
+  device: GpuDevice;
+  /** Hundredths of compute not yet assigned. */
+  core: number;
+  /** MiB not yet assigned. */
+  memoryMiB: number;
+}
+
+export type GpuFit =
+  | {
+      ok: true;
+      containers: Record<string, GpuShare[]>;
+      /** 0..1: how full the node's GPUs end up (binpack's preference). */ fill: number;
+    }
+  | { ok: false; reason: string };
+
+/** Higher is better: NV<n> by link count, then PCIe proximity. */
+function linkRank(link: string | undefined): number {
+  if (!link) return 0;
+  const nv = /^NV(\d+)$/.exec(link);
+  if (nv) return 10 + Number(nv[1]);
+  return { PIX: 6, PXB: 5, PHB: 4, NODE: 3, SOC: 2, SYS: 1 }[link] ?? 0;
+}
+
+/** The k GPUs among `free` whose weakest pairwise link is the strongest (all subsets; k and n are small). */
+function bestLinked(free: GpuFree[], k: number): GpuFree[] {
+  if (k === 1 || free.length <= k) return free.slice(0, k);
+  let best: GpuFree[] = free.slice(0, k);
+  let bestScore = -1;
+  const pick: GpuFree[] = [];
+  const walk = (start: number) => {
+    if (pick.length === k) {
+      let weakest = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < k; i++)
+        for (let j = i + 1; j < k; j++)
+          weakest = Math.min(weakest, linkRank(pick[i]!.device.links[pick[j]!.device.index]));
+      if (weakest > bestScore) {
+        bestScore = weakest;
+        best = [...pick];
+      }
+      return;
+    }
+    for (let i = start; i <= free.length - (k - pick.length); i++) {
+      pick.push(free[i]!);
+      walk(i + 1);
+      pick.pop();
+    }
+  };
+  walk(0);
+  return best;
+}
+
+export function fitPod(gpus: readonly GpuFree[], request: PodGpuRequest, policy: GpuPolicy): GpuFit {
+  if (gpus.length === 0) return { ok: false, reason: 'node has no GPU inventory' };
+  const usable = gpus
+    .filter((g) => g.device.healthy && !g.device.mig)
+    .filter((g) => request.models.length === 0 || request.models.includes(g.device.model))
+    .map((g) => ({ ...g }));
+  if (usable.length === 0) {
+    return {
+      ok: false,
+      reason: request.models.length > 0 ? `no healthy ${request.models.join('|')} GPU` : 'no healthy GPU',
+    };
+  }
+  const containers: Record<string, GpuShare[]> = {};
+  for (const c of request.containers) {
+    if (c.core === 100) {
+      const free = usable.filter((g) => g.core === 100 && g.memoryMiB === g.device.memoryMiB);
+      if (free.length < c.gpus)
+        return {
+          ok: false,
+          reason: `needs ${c.gpus} whole GPU${c.gpus > 1 ? 's' : ''}, ${free.length} free`,
+        };
+      const chosen = bestLinked(free, c.gpus);
+      containers[c.container] = chosen.map((g) => ({
+        index: g.device.index,
+        core: 100,
+        memoryMiB: g.device.memoryMiB,
+      }));
+      for (const g of chosen) {
+        g.core = 0;
+        g.memoryMiB = 0;
+      }
+      continue;
+    }
+    const memory = c.memoryMiB;
+    const fits = usable.filter((g) => g.core >= c.core && g.memoryMiB >= Math.max(memory, 1));
+    if (fits.length === 0) {
+      const most = Math.max(...usable.map((g) => g.core));
+      return {
+        ok: false,
+        reason: `no GPU with ${c.core} core${memory ? ` and ${memory} MiB` : ''} free (most free: ${most} core)`,
+      };
+    }
+    // Best fit keeps whole GPUs whole for whole-GPU pods; spread evens the load out.
+    fits.sort(
+      (a, b) => (policy === 'binpack' ? a.core - b.core : b.core - a.core) || a.device.index - b.device.index,
+    );
+    const g = fits[0]!;
+    const memoryMiB = memory || Math.floor((g.device.memoryMiB * c.core) / 100);
+    containers[c.container] = [
+      { index: g.device.index, core: c.core, memoryMiB: Math.min(memoryMiB, g.memoryMiB) },
+    ];
+    g.core -= c.core;
+    g.memoryMiB -= Math.min(memoryMiB, g.memoryMiB);
+  }
+  const total = usable.length * 100;
+  const left = usable.reduce((sum, g) => sum + g.core, 0);
+  return { ok: true, containers, fill: 1 - left / total };
+}
