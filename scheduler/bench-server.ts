@@ -1,7 +1,16 @@
 // Child process of the extender benchmark: the extender's HTTP server over a node index holding
 // `--nodes` nodes with realistic annotations (as the watch would have filled it). Prints its
 // address as one JSON line; the parent drives requests from its own process.
-import { encodeCount, encodeFraction, NODE_FIGURES } from '../contracts/index.ts';
+import {
+  encodeCount,
+  encodeFraction,
+  encodeGpuInventory,
+  encodeVgpuAssignment,
+  GPU_INVENTORY_ANNOTATION,
+  NODE_FIGURES,
+  VGPU_ASSIGNMENT_ANNOTATION,
+} from '../contracts/index.ts';
+import { GpuLedger } from './gpu-ledger.ts';
 import { ManualClock } from '../common/clock.ts';
 import { createLogger } from '../common/log.ts';
 import { parsePolicy } from '../common/policy.ts';
@@ -26,6 +35,18 @@ for (let i = 0; i < count; i++) {
     annotations[`loadwise.io/${figure}`] = encodeFraction(((i * 7 + f * 13) % 90) / 100, now - 60_000);
   });
   annotations['loadwise.io/node_hot_value'] = encodeCount(i % 3, now - 60_000);
+  // 8 GPUs a node, as the controller publishes them.
+  annotations[GPU_INVENTORY_ANNOTATION] = encodeGpuInventory({
+    gpus: Array.from({ length: 8 }, (_, g) => ({
+      index: g,
+      uuid: `GPU-${i}-${g}`,
+      model: 'A100',
+      memoryMiB: 81920,
+      mig: false,
+      healthy: true,
+      links: Array.from({ length: 8 }, (_, h) => (g === h ? 'X' : 'NV12')),
+    })),
+  });
   nodes.upsert({
     metadata: {
       name: `node-${i}`,
@@ -34,6 +55,23 @@ for (let i = 0; i < count; i++) {
       labels: { 'kubernetes.io/hostname': `node-${i}` },
     },
     status: { allocatable: { cpu: '64', memory: '256Gi', pods: '110' } },
+  });
+}
+// Half the GPUs of every node carry a share already, as bound pods would record them.
+const ledger = new GpuLedger();
+for (let i = 0; i < count; i++) {
+  ledger.onPod('ADDED', {
+    metadata: {
+      name: `gpu-pod-${i}`,
+      namespace: 'default',
+      annotations: {
+        [VGPU_ASSIGNMENT_ANNOTATION]: encodeVgpuAssignment({
+          containers: { main: [0, 2, 4, 6].map((g) => ({ index: g, core: 30 + (i % 50), memoryMiB: 8192 })) },
+        }),
+      },
+    },
+    spec: { nodeName: `node-${i}`, containers: [] },
+    status: { phase: 'Running' },
   });
 }
 const recent = new RecentBindings(10 * 60_000);
@@ -47,6 +85,7 @@ const extender = new Extender({
   bindPod: async () => {},
   events: metrics,
   logger,
+  gpu: { ledger, policy: 'binpack', annotatePod: async () => {} },
 });
 // The verbs alone, in this process: what a call costs before HTTP and JSON.
 const pod = {

@@ -38,6 +38,21 @@ const pod = {
   metadata: { name: 'bench', namespace: 'default', uid: 'u-bench' },
   spec: { containers: [{ name: 'c', image: 'i', resources: { requests: { cpu: '2', memory: '4Gi' } } }] },
 };
+const vgpuPod = {
+  metadata: { name: 'bench-gpu', namespace: 'default', uid: 'u-bench-gpu' },
+  spec: {
+    containers: [
+      {
+        name: 'c',
+        image: 'i',
+        resources: {
+          requests: { cpu: '2', memory: '4Gi' },
+          limits: { 'loadwise.io/vgpu-core': '40', 'loadwise.io/vgpu-memory': '32' },
+        },
+      },
+    ],
+  },
+};
 
 async function drive(
   base: string,
@@ -122,6 +137,18 @@ export async function runSchedulerBench(): Promise<void> {
       '/prioritize',
       JSON.stringify({ Pod: pod, NodeNames: names(500) }),
       CONCURRENCY,
+    ],
+    [
+      'vGPU pod: filter, 500 names (8 GPUs a node)',
+      '/filter',
+      JSON.stringify({ Pod: vgpuPod, NodeNames: names(500) }),
+      1,
+    ],
+    [
+      'vGPU pod: prioritize, 500 names',
+      '/prioritize',
+      JSON.stringify({ Pod: vgpuPod, NodeNames: names(500) }),
+      1,
     ],
     ['filter, all 5,000 names', '/filter', JSON.stringify({ Pod: pod, NodeNames: names(NODES) }), 1],
     ['prioritize, all 5,000 names', '/prioritize', JSON.stringify({ Pod: pod, NodeNames: names(NODES) }), 1],

@@ -60,10 +60,13 @@ function bestLinked(free: GpuFree[], k: number): GpuFree[] {
 
 export function fitPod(gpus: readonly GpuFree[], request: PodGpuRequest, policy: GpuPolicy): GpuFit {
   if (gpus.length === 0) return { ok: false, reason: 'node has no GPU inventory' };
-  const usable = gpus
-    .filter((g) => g.device.healthy && !g.device.mig)
-    .filter((g) => request.models.length === 0 || request.models.includes(g.device.model))
-    .map((g) => ({ ...g }));
+  // Copies, because placing one container changes what the next one finds; the caller's stay as they are.
+  const usable: GpuFree[] = [];
+  for (const g of gpus) {
+    if (!g.device.healthy || g.device.mig) continue;
+    if (request.models.length > 0 && !request.models.includes(g.device.model)) continue;
+    usable.push({ device: g.device, core: g.core, memoryMiB: g.memoryMiB });
+  }
   if (usable.length === 0) {
     return {
       ok: false,
