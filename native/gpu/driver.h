@@ -54,21 +54,7 @@ extern gpu_nvml nv;
 /* The PTX of gpu/spin.ptx, NUL-terminated, embedded at build time. */
 extern const char gpu_spin_ptx[];
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);          \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-            exit(1);                                                      \
-        }                                                                 \
-    } while (0)
-
-#define CU_OK(call)                                                       \
-    do {                                                                  \
-        CUresult rc_ = (call);                                            \
-        CHECK(rc_ == CUDA_SUCCESS, "%s returned %d", #call, rc_);         \
-    } while (0)
+#include "../test/cu_check.h"
 
 /* Opens the driver (and NVML when `with_nvml`), makes device 0's primary context current and
  * prints "driver=real" or "driver=fake", so a test can tell which one it measured. */

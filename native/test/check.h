@@ -15,21 +15,7 @@ CUresult cuCtxSynchronize(void);
 nvmlReturn_t nvmlInit_v2(void);
 nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *device);
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);          \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-            exit(1);                                                      \
-        }                                                                 \
-    } while (0)
-
-#define CU_OK(call)                                                       \
-    do {                                                                  \
-        CUresult rc_ = (call);                                            \
-        CHECK(rc_ == CUDA_SUCCESS, "%s returned %d", #call, rc_);         \
-    } while (0)
+#include "cu_check.h"
 
 #define CU_OOM(call)                                                      \
     do {                                                                  \
