@@ -14,10 +14,9 @@ import {
   VGPU_ASSUME_TIME_ANNOTATION,
 } from '../contracts/index.ts';
 import { ManualClock } from '../common/clock.ts';
-import { createLogger } from '../common/log.ts';
-import { parsePolicy } from '../common/policy.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { SchedulerApp } from './app.ts';
+import { startTestExtender } from '../test/support/extender.ts';
+import type { SchedulerApp } from './app.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const POLICY = `
@@ -92,19 +91,7 @@ describe('extender with vGPU pods', () => {
       await cluster.createNode(gpuNode(name));
     }
     core = cluster.kubeConfig('setup').makeApiClient(CoreV1Api);
-    const parsed = parsePolicy(POLICY);
-    assert.ok(parsed.ok);
-    app = new SchedulerApp({
-      kubeConfig: cluster.kubeConfig('extender'),
-      policy: parsed.policy,
-      craneKeys: false,
-      clock: new ManualClock(NOW),
-      logger: createLogger({ level: 'silent', name: 'test' }),
-      apiTimeoutMs: 5000,
-    });
-    app.start();
-    await app.waitForSync(AbortSignal.timeout(10_000));
-    base = await app.listen('127.0.0.1', 0);
+    ({ app, base } = await startTestExtender(cluster, POLICY, new ManualClock(NOW)));
   });
   after(async () => {
     await app.stop();

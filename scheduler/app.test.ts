@@ -10,10 +10,10 @@ import {
   EXTENDER_METRICS,
 } from '../contracts/index.ts';
 import { ManualClock } from '../common/clock.ts';
-import { createLogger } from '../common/log.ts';
 import { parsePolicy } from '../common/policy.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { SchedulerApp } from './app.ts';
+import { startTestExtender } from '../test/support/extender.ts';
+import type { SchedulerApp } from './app.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const MIN = 60_000;
@@ -33,12 +33,6 @@ priority:
 hotValue:
   - {timeRange: 5m, count: 5}
 `;
-
-function policy(text: string) {
-  const r = parsePolicy(text);
-  assert.ok(r.ok, r.ok ? '' : r.error);
-  return r.policy;
-}
 
 describe('scheduler extender over HTTP', () => {
   let cluster: TestCluster;
@@ -86,17 +80,7 @@ describe('scheduler extender over HTTP', () => {
     ]) {
       await cluster.createNode(n);
     }
-    app = new SchedulerApp({
-      kubeConfig: cluster.kubeConfig('extender'),
-      policy: policy(POLICY),
-      craneKeys: false,
-      clock,
-      logger: createLogger({ level: 'silent', name: 'test' }),
-      apiTimeoutMs: 5000,
-    });
-    app.start();
-    await app.waitForSync(AbortSignal.timeout(10_000));
-    base = await app.listen('127.0.0.1', 0);
+    ({ app, base } = await startTestExtender(cluster, POLICY, clock));
   });
   after(async () => {
     await app.stop();
