@@ -9,11 +9,8 @@ import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
 import { AGENT_DEFAULT_PORT, DEFAULT_VGPU_MEMORY_UNIT_MIB } from '../contracts/index.ts';
 import { DEFAULT_DEVICE_PLUGIN_DIR } from '../contracts/device-plugin.ts';
-import type { DevicePlugin } from './device-plugin/plugin.ts';
-import { allocatedPerGpu, InventorySource } from './gpu/inventory-source.ts';
-import { NodeAgent } from './agent.ts';
-import { chooseGpuProvider } from './gpu/choose.ts';
-import { GPU_PROVIDERS, type GpuProvider, type GpuProviderChoice } from './gpu/provider.ts';
+import { type NodeAgentApp, startNodeAgent } from './app.ts';
+import { GPU_PROVIDERS, type GpuProviderChoice } from './gpu/provider.ts';
 
 const MIN_INTERVAL_MS = 100;
 const MAX_INTERVAL_MS = 60_000;
@@ -136,81 +133,39 @@ try {
   logger.warn({ procPath: opts.procPath }, 'cannot read <proc-path>/stat; will keep trying every interval');
 }
 
-// The device plugin's ledger is what the GPUs report as allocated (simulated GPUs also follow it).
-let plugin: DevicePlugin | undefined;
-const allocations = () =>
-  plugin ? allocatedPerGpu(plugin.allocations()) : new Map<number, { core: number; memoryMiB: number }>();
-let gpu: GpuProvider | undefined;
+let app: NodeAgentApp;
 try {
-  gpu = await chooseGpuProvider(opts.gpuProvider, opts.gpuInventory, opts.nodeName, allocations);
+  app = await startNodeAgent({
+    nodeName: opts.nodeName,
+    procPath: opts.procPath,
+    sampleIntervalMs: opts.sampleInterval,
+    gpuProvider: opts.gpuProvider,
+    gpuInventory: opts.gpuInventory,
+    devicePlugin: {
+      mode: opts.devicePlugin,
+      socketDir: opts.devicePluginPath,
+      checkpointDir: opts.checkpointPath,
+      configRoot: opts.vgpuConfigRoot,
+      libraryDir: opts.vgpuLibraryDir,
+      devRoot: opts.devRoot,
+      memoryUnitMiB: opts.vgpuMemoryUnit,
+      // Loaded only when needed: the Kubernetes client is the agent's largest dependency, and a
+      // node without GPUs never needs it.
+      kubeConfig: async () =>
+        (await import('../common/kubeconfig.ts')).loadKubeConfig(opts.kubeconfig).kubeConfig,
+    },
+    clock: systemClock,
+    logger,
+  });
 } catch (err) {
-  logger.fatal({ err: (err as Error).message }, 'cannot set up the GPU provider');
+  logger.fatal({ err: (err as Error).message }, 'cannot start the node agent');
   process.exit(1);
 }
-logger.info({ gpuProvider: gpu?.name ?? 'none' }, 'GPU provider');
 
-const inventory = new InventorySource();
-if (gpu && opts.devicePlugin !== 'off') {
-  plugin = await startDevicePlugin();
-}
-
-/** The device plugin needs the cluster (to find the pods the extender placed here). */
-async function startDevicePlugin(): Promise<DevicePlugin | undefined> {
-  // Loaded only here: the Kubernetes client is the agent's largest dependency, and a node without
-  // GPUs never needs it.
-  const { loadKubeConfig } = await import('../common/kubeconfig.ts');
-  let kubeConfig;
-  try {
-    kubeConfig = loadKubeConfig(opts.kubeconfig).kubeConfig;
-  } catch (err) {
-    if (opts.devicePlugin === 'on') {
-      logger.fatal({ err: (err as Error).message }, '--device-plugin on needs a cluster');
-      process.exit(1);
-    }
-    logger.info({ reason: (err as Error).message }, 'no cluster configured: the device plugin stays off');
-    return undefined;
-  }
-  const { DevicePlugin } = await import('./device-plugin/plugin.ts');
-  const started = new DevicePlugin({
-    socketDir: opts.devicePluginPath,
-    nodeName: opts.nodeName,
-    gpus: inventory,
-    kubeConfig,
-    checkpointDir: opts.checkpointPath,
-    configRoot: opts.vgpuConfigRoot,
-    libraryDir: opts.vgpuLibraryDir,
-    devRoot: opts.devRoot,
-    memoryUnitMiB: opts.vgpuMemoryUnit,
-    clock: systemClock,
-    logger: logger.child({ part: 'device-plugin' }),
-  });
-  try {
-    await started.start();
-  } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'cannot start the device plugin');
-    process.exit(1);
-  }
-  return started;
-}
-
-const agent = new NodeAgent({
-  gpu,
-  gpuAllocations: allocations,
-  onGpuReading: (snapshot) => inventory.update(snapshot.devices),
-  nodeName: opts.nodeName,
-  procPath: opts.procPath,
-  sampleIntervalMs: opts.sampleInterval,
-  clock: systemClock,
-  logger,
-});
-
-exitOnSignals(logger, async () => {
-  await Promise.all([agent.stop(), plugin?.stop()]);
-});
+exitOnSignals(logger, () => app.stop());
 
 try {
-  agent.startSampling();
-  const address = await agent.listen(opts.listen.host, opts.listen.port);
+  const address = await app.listen(opts.listen.host, opts.listen.port);
   logger.info(
     { address, node: opts.nodeName, procPath: opts.procPath, sampleIntervalMs: opts.sampleInterval },
     'node agent listening',

@@ -1,0 +1,127 @@
+// The node agent assembled: GPU provider → sampler → HTTP, and the vGPU device plugin beside it
+// when there are GPUs and a cluster. The DaemonSet command (main.ts) and the local all-in-one mode
+// start it through this one function, so both run the same parts in the same order.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Clock } from '../common/clock.ts';
+import type { Logger } from '../common/log.ts';
+import type { DevicePlugin } from './device-plugin/plugin.ts';
+import { NodeAgent } from './agent.ts';
+import { chooseGpuProvider } from './gpu/choose.ts';
+import { allocatedPerGpu, InventorySource } from './gpu/inventory-source.ts';
+import type { GpuProvider, GpuProviderChoice } from './gpu/provider.ts';
+
+export interface DevicePluginSettings {
+  mode: 'auto' | 'on' | 'off';
+  socketDir: string;
+  checkpointDir: string;
+  configRoot: string;
+  libraryDir: string;
+  devRoot: string;
+  memoryUnitMiB: number;
+  /** Resolves the cluster; throws when there is none (then `auto` leaves the plugin off). */
+  kubeConfig: () => KubeConfig | Promise<KubeConfig>;
+}
+
+export interface NodeAgentAppOptions {
+  nodeName: string;
+  procPath: string;
+  sampleIntervalMs: number;
+  gpuProvider: GpuProviderChoice;
+  gpuInventory?: string;
+  devicePlugin: DevicePluginSettings;
+  clock: Clock;
+  logger: Logger;
+}
+
+/** A started agent; `plugin` is undefined when the device plugin stayed off. */
+export interface NodeAgentApp {
+  readonly agent: NodeAgent;
+  readonly gpu: GpuProvider | undefined;
+  readonly plugin: DevicePlugin | undefined;
+  listen(host: string, port: number): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Sets up the GPU provider and the device plugin and starts sampling. Throws with a readable
+ * message when a part that was asked for explicitly cannot start.
+ */
+export async function startNodeAgent(opts: NodeAgentAppOptions): Promise<NodeAgentApp> {
+  const { logger } = opts;
+  // The device plugin's ledger is what the GPUs report as allocated (simulated GPUs follow it too).
+  let plugin: DevicePlugin | undefined;
+  const allocations = () =>
+    plugin ? allocatedPerGpu(plugin.allocations()) : new Map<number, { core: number; memoryMiB: number }>();
+  let gpu: GpuProvider | undefined;
+  try {
+    gpu = await chooseGpuProvider(opts.gpuProvider, opts.gpuInventory, opts.nodeName, allocations);
+  } catch (err) {
+    throw new Error(`cannot set up the GPU provider: ${(err as Error).message}`);
+  }
+  logger.info({ gpuProvider: gpu?.name ?? 'none' }, 'GPU provider');
+
+  const inventory = new InventorySource();
+  if (gpu && opts.devicePlugin.mode !== 'off') {
+    plugin = await startDevicePlugin(opts, inventory);
+  }
+  const agent = new NodeAgent({
+    gpu,
+    gpuAllocations: allocations,
+    onGpuReading: (snapshot) => inventory.update(snapshot.devices),
+    nodeName: opts.nodeName,
+    procPath: opts.procPath,
+    sampleIntervalMs: opts.sampleIntervalMs,
+    clock: opts.clock,
+    logger,
+  });
+  agent.startSampling();
+  return {
+    agent,
+    gpu,
+    plugin,
+    listen: (host, port) => agent.listen(host, port),
+    stop: async () => {
+      await Promise.all([agent.stop(), plugin?.stop()]);
+    },
+  };
+}
+
+async function startDevicePlugin(
+  opts: NodeAgentAppOptions,
+  inventory: InventorySource,
+): Promise<DevicePlugin | undefined> {
+  const settings = opts.devicePlugin;
+  let kubeConfig: KubeConfig;
+  try {
+    kubeConfig = await settings.kubeConfig();
+  } catch (err) {
+    if (settings.mode === 'on')
+      throw new Error(`--device-plugin on needs a cluster: ${(err as Error).message}`);
+    opts.logger.info(
+      { reason: (err as Error).message },
+      'no cluster configured: the device plugin stays off',
+    );
+    return undefined;
+  }
+  // Loaded only here: gRPC and the plugin are not needed on a node without GPUs.
+  const { DevicePlugin } = await import('./device-plugin/plugin.ts');
+  const plugin = new DevicePlugin({
+    socketDir: settings.socketDir,
+    nodeName: opts.nodeName,
+    gpus: inventory,
+    kubeConfig,
+    checkpointDir: settings.checkpointDir,
+    configRoot: settings.configRoot,
+    libraryDir: settings.libraryDir,
+    devRoot: settings.devRoot,
+    memoryUnitMiB: settings.memoryUnitMiB,
+    clock: opts.clock,
+    logger: opts.logger.child({ part: 'device-plugin' }),
+  });
+  try {
+    await plugin.start();
+  } catch (err) {
+    throw new Error(`cannot start the device plugin: ${(err as Error).message}`);
+  }
+  return plugin;
+}
