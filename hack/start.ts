@@ -1,14 +1,222 @@
-// `npm start`: the local all-in-one mode (agent, controller and extender against an embedded
-// cluster) is its own issue and has not landed yet. Until it does, say so and point at what
-// runs today, and exit cleanly so scripts that call `npm start` do not hang.
-const message = `loadwise local all-in-one mode: not yet available.
+// `npm start`: the local all-in-one mode. With no cluster configured it runs everything in this
+// process against an embedded cluster (hack/local/); with --kubeconfig it runs the agent, the
+// controller and the extender as their own commands against that cluster instead.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { listenOption, logLevelOption, parsePositiveDuration, parsePositiveInt } from '../common/cli.ts';
+import { systemClock } from '../common/clock.ts';
+import { exitOnSignals } from '../common/lifecycle.ts';
+import { createLogger } from '../common/log.ts';
+import { DEFAULT_POLICY_PATH, loadPolicyFile } from '../common/policy.ts';
+import { AGENT_DEFAULT_PORT } from '../contracts/agent-api.ts';
+import type { LocalCluster as LocalClusterType } from './local/local-cluster.ts';
 
-What runs today:
-  npm run agent -- --listen 127.0.0.1:19101     # the node agent on this machine's /proc
-  curl -s http://127.0.0.1:19101/statistics      # its real-load windows (JSON)
-  curl -s http://127.0.0.1:19101/metrics         # the same as Prometheus text
-  npm run controller -- --help                   # annotates Nodes (needs a cluster)
-  npm run scheduler -- --help                    # the kube-scheduler extender (needs a cluster)
-  npm run simulate -- --help                     # GPU placement on the Alibaba openb traces
-`;
-process.stdout.write(message);
+const program = new Command()
+  .name('loadwise-start')
+  .description(
+    'loadwise local all-in-one mode: an embedded cluster (this machine plus simulated nodes), the node ' +
+      'agents, the controller, the scheduler extender and a demo workload in one process, with a live ' +
+      'status page. With --kubeconfig, runs the agent, controller and extender against that cluster instead.',
+  )
+  .addOption(
+    new Option('--config <file>', 'the embedded cluster: nodes, load patterns and demo workload').default(
+      'configs/local-cluster.yaml',
+    ),
+  )
+  .addOption(
+    new Option('--policy <file>', 'scheduling policy for the controller and extender').default(
+      DEFAULT_POLICY_PATH,
+    ),
+  )
+  .addOption(listenOption(8080, 'the status page'))
+  .addOption(
+    new Option('--agent-port <port>', "port of every node's agent (each on its own 127.0.0.x address)")
+      .default(AGENT_DEFAULT_PORT)
+      .argParser(parsePositiveInt),
+  )
+  .addOption(
+    new Option('--extender-port <port>', 'port of the scheduler extender on 127.0.0.1 (0: any free port)')
+      .default(0)
+      .argParser((t) => (t === '0' ? 0 : parsePositiveInt(t))),
+  )
+  .addOption(
+    new Option('--duration <duration>', 'stop after this long (default: until Ctrl-C)').argParser(
+      parsePositiveDuration,
+    ),
+  )
+  .addOption(
+    new Option(
+      '--kubeconfig <path>',
+      'run against this cluster instead: the agent, controller and extender as separate commands, no demo workload',
+    ),
+  )
+  .addOption(logLevelOption().default('warn'))
+  .showHelpAfterError('(run with --help for usage)');
+
+program.parse();
+const opts = program.opts<{
+  config: string;
+  policy: string;
+  listen: { host: string; port: number };
+  agentPort: number;
+  extenderPort: number;
+  duration?: number;
+  kubeconfig?: string;
+  logLevel: string;
+}>();
+const logger = createLogger({ level: opts.logLevel, name: 'local' });
+
+function fail(message: string): never {
+  process.stderr.write(`loadwise: ${message}\n`);
+  process.exit(1);
+}
+
+if (opts.kubeconfig !== undefined) await runAgainstCluster(opts.kubeconfig);
+else await runLocal();
+
+async function runLocal(): Promise<void> {
+  const [{ loadLocalCluster }, { LocalCluster }, { createStatusServer }, { gatherStatus }] =
+    await Promise.all([
+      import('./local/cluster-config.ts'),
+      import('./local/local-cluster.ts'),
+      import('./local/status-page.ts'),
+      import('./local/status.ts'),
+    ]);
+  let spec;
+  try {
+    spec = await loadLocalCluster(opts.config);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  const policy = await loadPolicyFile(opts.policy);
+  if (!policy.ok) fail(policy.error);
+
+  process.stdout.write(
+    `loadwise local mode: starting ${spec.nodes.length + (spec.thisMachine.include ? 1 : 0)} nodes…\n`,
+  );
+  let cluster: LocalClusterType;
+  try {
+    cluster = await LocalCluster.start({
+      spec,
+      policy: policy.policy,
+      agentPort: opts.agentPort,
+      extenderListen: { host: '127.0.0.1', port: opts.extenderPort },
+      clock: systemClock,
+      logger,
+    });
+  } catch (err) {
+    fail(`cannot start the local cluster: ${(err as Error).message}`);
+  }
+  const status = createStatusServer({
+    logger,
+    status: () =>
+      gatherStatus({
+        apiServer: cluster.api.url,
+        kubeconfig: cluster.kubeconfigPath,
+        extender: cluster.extenderUrl,
+        kubeConfig: cluster.kubeConfig('status-page'),
+        nodes: () =>
+          cluster.nodes.map((n) => ({ name: n.name, simulated: n.simulated, agentUrl: n.agentUrl })),
+        counts: () => cluster.workload.counts,
+        decisions: () => cluster.workload.recentDecisions(),
+        podsByNode: () => cluster.workload.podsByNode(),
+        now: () => systemClock.now(),
+      }),
+  });
+  let page: string;
+  try {
+    page = await status.listen({ host: opts.listen.host, port: opts.listen.port });
+  } catch (err) {
+    await cluster.stop();
+    fail(
+      `cannot serve the status page on ${opts.listen.host}:${opts.listen.port}: ${(err as Error).message}`,
+    );
+  }
+  const stop = async () => {
+    await status.close();
+    await cluster.stop();
+  };
+  exitOnSignals(logger, stop);
+  const lines = [
+    '',
+    `  status page     ${page}/`,
+    `  status (JSON)   ${page}/api/status`,
+    `  API server      ${cluster.api.url}   (kubectl --kubeconfig ${cluster.kubeconfigPath} get nodes,pods -A)`,
+    `  extender        ${cluster.extenderUrl}/filter, /prioritize, /bind, /metrics`,
+    ...cluster.nodes.map(
+      (n) =>
+        `  agent           ${n.agentUrl}/statistics   ${n.name}${n.simulated ? ' (simulated)' : ' (this machine)'}`,
+    ),
+    '',
+    `A demo pod every ${spec.workload.intervalMs / 1000}s, each living ${spec.workload.lifetimeMs / 1000}s. Ctrl-C stops everything.`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+  if (opts.duration !== undefined) {
+    setTimeout(() => {
+      void stop().then(() => {
+        process.stdout.write(
+          `stopped after ${opts.duration! / 1000}s: ${JSON.stringify(cluster.workload.counts)}\n`,
+        );
+        process.exit(0);
+      });
+    }, opts.duration);
+  }
+}
+
+/** Each component as its own command (what the Deployments and the DaemonSet run), against the cluster. */
+async function runAgainstCluster(kubeconfig: string): Promise<void> {
+  if (!existsSync(kubeconfig)) fail(`--kubeconfig ${kubeconfig}: no such file`);
+  const tsx = ['--import', 'tsx'];
+  const common = [
+    '--kubeconfig',
+    kubeconfig,
+    '--log-level',
+    opts.logLevel === 'warn' ? 'info' : opts.logLevel,
+  ];
+  const commands: [string, string[]][] = [
+    ['agent', [...tsx, 'node-agent/main.ts', '--listen', `0.0.0.0:${opts.agentPort}`, ...common]],
+    [
+      'controller',
+      [
+        ...tsx,
+        'controller/main.ts',
+        '--policy',
+        opts.policy,
+        '--leader-elect=false',
+        '--agent-port',
+        String(opts.agentPort),
+        ...common,
+      ],
+    ],
+    ['scheduler', [...tsx, 'scheduler/main.ts', '--policy', opts.policy, ...common]],
+  ];
+  const children: ChildProcess[] = [];
+  let stopping = false;
+  for (const [name, args] of commands) {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('exit', (code, signal) => {
+      if (stopping) return;
+      process.stderr.write(`loadwise: ${name} exited (${signal ?? code}); stopping the others\n`);
+      stopping = true;
+      for (const c of children) c.kill('SIGTERM');
+      process.exitCode = 1;
+    });
+    children.push(child);
+    process.stdout.write(`started ${name}: node ${args.slice(2).join(' ')}\n`);
+  }
+  exitOnSignals(logger, async () => {
+    stopping = true;
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            c.once('exit', () => resolve());
+            c.kill('SIGTERM');
+          }),
+      ),
+    );
+  });
+}

@@ -5,7 +5,7 @@ import { NvidiaSmiProvider } from './nvidia-smi-provider.ts';
 import type { GpuProvider, GpuProviderChoice } from './provider.ts';
 import type { Allocations } from './simulated-provider.ts';
 
-async function nvidiaSmiWorks(): Promise<boolean> {
+export async function nvidiaSmiWorks(): Promise<boolean> {
   try {
     await promisify(execFile)('nvidia-smi', ['-L'], { timeout: 5_000 });
     return true;
