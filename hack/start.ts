@@ -92,9 +92,8 @@ async function runLocal(): Promise<void> {
   const policy = await loadPolicyFile(opts.policy);
   if (!policy.ok) fail(policy.error);
 
-  process.stdout.write(
-    `loadwise local mode: starting ${spec.nodes.length + (spec.thisMachine.include ? 1 : 0)} nodes…\n`,
-  );
+  const count = spec.nodes.length + (spec.thisMachine.include ? 1 : 0);
+  process.stdout.write(`loadwise local mode: starting ${count} node${count === 1 ? '' : 's'}…\n`);
   let cluster: LocalClusterType;
   try {
     cluster = await LocalCluster.start({

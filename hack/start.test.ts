@@ -1,0 +1,141 @@
+// `npm start` as the README shows it: it prints where to look, serves the status page, and stops
+// cleanly on Ctrl-C; a broken config is one clear line and exit code 1.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createServer } from 'node:net';
+import { createInterface } from 'node:readline';
+
+interface Run {
+  done: Promise<{ code: number | null; stdout: string; stderr: string }>;
+  /** Resolves with the first stdout line matching `pattern` (undefined if the process ends first). */
+  line: (pattern: RegExp) => Promise<RegExpExecArray | undefined>;
+  kill: (signal: NodeJS.Signals) => void;
+}
+
+function run(args: string[]): Run {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'hack/start.ts', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  const seen: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (m: RegExpExecArray | undefined) => void }[] = [];
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    if (process.env.DBG) console.error('ERR', d.toString());
+  });
+  createInterface({ input: child.stdout }).on('line', (l) => {
+    stdout += l + '\n';
+    if (process.env.DBG) console.error('LINE', l);
+    seen.push(l);
+    for (const w of [...waiters]) {
+      const m = w.pattern.exec(l);
+      if (!m) continue;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(m);
+    }
+  });
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => {
+      for (const w of waiters.splice(0)) w.resolve(undefined);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+  const line = (pattern: RegExp) =>
+    new Promise<RegExpExecArray | undefined>((resolve) => {
+      for (const l of seen) {
+        const m = pattern.exec(l);
+        if (m) return resolve(m);
+      }
+      if (child.exitCode !== null) return resolve(undefined);
+      waiters.push({ pattern, resolve });
+    });
+  return { done, line, kill: (s) => child.kill(s) };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const CONFIG = `apiVersion: loadwise.io/v1alpha1
+kind: LocalCluster
+sampleInterval: 200ms
+syncPeriod: 500ms
+thisMachine: { include: false }
+nodes:
+  - { name: sim-1, cpu: 4, memory: 8Gi, load: { base: 0.2, swing: 0.1, period: 1m } }
+workload:
+  interval: 200ms
+  lifetime: 10s
+  maxPods: 5
+  pods:
+    - { name: web, weight: 1, cpu: 100m, memory: 64Mi }
+`;
+
+describe('npm start', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'loadwise-start-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('--help documents every flag', async () => {
+    const { code, stdout } = await run(['--help']).done;
+    assert.equal(code, 0);
+    for (const flag of [
+      '--config',
+      '--policy',
+      '--listen',
+      '--agent-port',
+      '--extender-port',
+      '--duration',
+      '--kubeconfig',
+      '--log-level',
+    ]) {
+      assert.match(stdout, new RegExp(flag));
+    }
+  });
+
+  it('a broken config file is one clear line and exit code 1', async () => {
+    const path = join(dir, 'broken.yaml');
+    await writeFile(path, CONFIG.replace('maxPods: 5', 'maxPods: many'));
+    const { code, stderr } = await run(['--config', path]).done;
+    assert.equal(code, 1);
+    assert.match(stderr, /broken\.yaml: \/workload\/maxPods must be integer/);
+  });
+
+  it('prints the status page URL, serves it, and stops cleanly on Ctrl-C', async () => {
+    const path = join(dir, 'tiny.yaml');
+    await writeFile(path, CONFIG);
+    const started = run([
+      '--config',
+      path,
+      '--listen',
+      '127.0.0.1:0',
+      '--agent-port',
+      String(await freePort()),
+    ]);
+    const url = (await started.line(/status page\s+(http:\/\/\S+)/))?.[1];
+    if (!url) assert.fail(`no status page URL printed: ${(await started.done).stderr}`);
+    const res = await fetch(`${url}api/status`);
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { nodes: { name: string }[] };
+    assert.deepEqual(
+      body.nodes.map((n) => n.name),
+      ['sim-1'],
+    );
+    started.kill('SIGINT');
+    const { code } = await started.done;
+    assert.equal(code, 0);
+  });
+});
