@@ -136,4 +136,26 @@ describe('loadwise', () => {
     );
     assert.deepEqual(place(req(1000, 1, 400)), { node: 0, gpus: [1] });
   });
+
+  it('leaves a share where later shares can still close the hole, not a 210m leftover', () => {
+    // a: a 470m share (530 left); b: a 320m one (680 left). A 320m on a would leave 210m that no
+    // common share fits; on b, 360m wait for the next 320m.
+    const mix = [
+      ...Array(10).fill(req(1000, 1, 470)),
+      ...Array(6).fill(req(1000, 1, 320)),
+      ...Array(4).fill(req(1000, 1, 650)),
+      ...Array(10).fill(req(1000, 1, 1000)),
+    ];
+    const { place } = setup(
+      'loadwise',
+      [spec('a', 1, 64_000), spec('b', 1, 64_000)],
+      [
+        [0, req(1000, 1, 470), [0]],
+        [1, req(1000, 1, 320), [0]],
+      ],
+      SHARE_600,
+      mix,
+    );
+    assert.deepEqual(place(req(1000, 1, 320)), { node: 1, gpus: [0] });
+  });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type NodeSpec, GpuFleet } from './fleet.ts';
-import { cpuPerGpuMilli, GpuPlacer, modelPressure, type PlacementOptions } from './placement.ts';
+import { cpuPerGpuMilli, GpuPlacer, holeWaste, modelPressure, type PlacementOptions } from './placement.ts';
 import { targetWorkload } from './workload.ts';
 import { type TaskRequest } from './task.ts';
 
@@ -92,6 +92,40 @@ describe('GpuPlacer', () => {
     const pressure = modelPressure(fleet, placer.frag.shapes)[fleet.modelId[0]!]!;
     assert.ok(pressure > 0);
     assert.ok(Math.abs(a.cost - b.cost - 2 * pressure * 1000) < 1e-9);
+  });
+
+  it('values a GPU hole by what it still wastes once the workload has had its chances to fill it', () => {
+    const shapes = targetWorkload([req(1_000, 1, 600)], 1);
+    const e = holeWaste(shapes, 2);
+    // Below 600 nothing fits: all of it is wasted. From 600 on, a 600m task comes with
+    // probability 1 − e^(−2) and leaves l − 600.
+    assert.equal(e[0], 0);
+    assert.equal(e[599], 599);
+    const phi = 1 - Math.exp(-2);
+    assert.ok(Math.abs(e[1000]! - ((1 - phi) * 1000 + phi * 400)) < 1e-9);
+  });
+
+  it('gives a share the GPU whose leftover later shares can still close, not the one they cannot', () => {
+    // Mix: 470m, 320m and 650m shares and whole GPUs. GPU a0 holds a 470m share (530 left), b0 a
+    // 320m one (680 left). FGD's measure alone puts the next 320m on a0, leaving 210m nothing
+    // common fits; the expected final waste sends it to b0, where 360m remain for another 320m.
+    const mix = [
+      ...Array(10).fill(req(1_000, 1, 470)),
+      ...Array(6).fill(req(1_000, 1, 320)),
+      ...Array(4).fill(req(1_000, 1, 650)),
+      ...Array(10).fill(req(1_000, 1, 1000)),
+    ];
+    const opts = { ...OPTS, holeWeight: 4, holeHorizon: 50 };
+    const setup = (o: PlacementOptions) => {
+      const fleet = new GpuFleet([spec('a', 1, 64_000), spec('b', 1, 64_000)]);
+      fleet.allocate(0, req(1_000, 1, 470), [0]);
+      fleet.allocate(1, req(1_000, 1, 320), [0]);
+      return new GpuPlacer(fleet, mix, o);
+    };
+    const fgdLike = setup({ ...opts, holeWeight: 0 });
+    assert.equal(fgdLike.choose(fgdLike.prepare(req(1_000, 1, 320)))?.node, 0);
+    const placer = setup(opts);
+    assert.equal(placer.choose(placer.prepare(req(1_000, 1, 320)))?.node, 1);
   });
 
   it('returns null when no node can host the task, and never over-commits', () => {
