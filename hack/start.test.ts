@@ -6,8 +6,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { freePort } from '../test/support/wait.ts';
 
 interface Run {
   done: Promise<{ code: number | null; stdout: string; stderr: string }>;
@@ -55,14 +55,6 @@ function run(args: string[]): Run {
       waiters.push({ pattern, resolve });
     });
   return { done, line, kill: (s) => child.kill(s) };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 const CONFIG = `apiVersion: loadwise.io/v1alpha1

@@ -3,7 +3,6 @@
 // plugin, the status page shows all of it, and stopping leaves nothing behind.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { systemClock } from '../../common/clock.ts';
 import { createLogger } from '../../common/log.ts';
@@ -14,6 +13,7 @@ import { parseLocalCluster } from './cluster-config.ts';
 import { LocalCluster } from './local-cluster.ts';
 import { createStatusServer } from './status-page.ts';
 import { type ClusterStatus, gatherStatus } from './status.ts';
+import { eventually, freePort } from '../../test/support/wait.ts';
 
 const SPEC = parseLocalCluster(
   `apiVersion: loadwise.io/v1alpha1
@@ -54,29 +54,6 @@ predicate:
 priority:
   - { name: cpu_usage_avg_5m, weight: 1 }
 `;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Polls `check` until it returns a value, for state that has no event of its own (the page's JSON). */
-async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 describe('local all-in-one mode', () => {
   let cluster: LocalCluster;
@@ -128,10 +105,16 @@ describe('local all-in-one mode', () => {
 
   it("writes each node's real load onto its Node, from the synthetic /proc through agent and controller", async () => {
     const cpu = figureAnnotationKey('cpu_usage_avg_5m').replace('loadwise.io/', '');
-    const nodes = await eventually('cpu annotations on both nodes', async () => {
-      const s = await status();
-      return s.nodes.every((n) => n.annotations[cpu] && 'value' in n.annotations[cpu]!) ? s.nodes : undefined;
-    });
+    const nodes = await eventually(
+      async () => {
+        const s = await status();
+        return s.nodes.every((n) => n.annotations[cpu] && 'value' in n.annotations[cpu]!)
+          ? s.nodes
+          : undefined;
+      },
+      'cpu annotations on both nodes',
+      20_000,
+    );
     const value = (name: string) => {
       const a = nodes.find((n) => n.name === name)!.annotations[cpu]!;
       assert.ok('value' in a);
@@ -142,22 +125,30 @@ describe('local all-in-one mode', () => {
   });
 
   it('schedules vGPU pods through the extender away from the hot node, and the device plugin allocates them', async () => {
-    const s = await eventually('a pod placed after the figures arrived and started', async () => {
-      const st = await status();
-      return st.decisions.some((d) => d.filtered['gpu-hot'] && d.node && d.started && !d.started.error)
-        ? st
-        : undefined;
-    });
+    const s = await eventually(
+      async () => {
+        const st = await status();
+        return st.decisions.some((d) => d.filtered['gpu-hot'] && d.node && d.started && !d.started.error)
+          ? st
+          : undefined;
+      },
+      'a pod placed after the figures arrived, and started',
+      20_000,
+    );
     const placed = s.decisions.find((d) => d.filtered['gpu-hot'] && d.node)!;
     assert.equal(placed.node, 'gpu-quiet');
     assert.match(placed.filtered['gpu-hot']!, /cpu_usage_avg_5m 0\.9\d > 0\.65/);
     assert.ok(placed.scores['gpu-quiet'] !== undefined);
     const env = placed.started!.containers[0]!.env;
     assert.equal(env[VGPU_CORE_LIMIT_ENV], '30');
-    const quiet = await eventually('the agent to report the allocation', async () => {
-      const n = (await status()).nodes.find((x) => x.name === 'gpu-quiet')!;
-      return n.gpus.some((g) => g.allocated.core > 0) ? n : undefined;
-    });
+    const quiet = await eventually(
+      async () => {
+        const n = (await status()).nodes.find((x) => x.name === 'gpu-quiet')!;
+        return n.gpus.some((g) => g.allocated.core > 0) ? n : undefined;
+      },
+      'the agent to report the allocation',
+      20_000,
+    );
     const allocated = quiet.gpus.reduce((sum, g) => sum + g.allocated.core, 0);
     assert.equal(allocated % 30, 0);
     assert.ok(

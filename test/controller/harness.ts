@@ -65,18 +65,4 @@ export function addNode(
   });
 }
 
-/**
- * Waits for a condition that depends on a watch event reaching another component (the only
- * signal there is), checking every 10 ms, and fails with `what` after `timeoutMs`.
- */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+export { waitFor } from '../support/wait.ts';
