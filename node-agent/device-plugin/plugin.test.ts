@@ -166,7 +166,7 @@ describe('vGPU device plugin against a test kubelet', () => {
     assert.equal(rig.kubelet.healthyCount(CORE), 400);
   });
 
-  it('frees allocations of pods that are gone on the sweep', async () => {
+  it('frees the allocations of a deleted pod as soon as its watch sees it go', async () => {
     const uid = plugin.allocations().find((a) => a.podName === 'wanted')?.podUID;
     assert.ok(uid);
     const gone = new Promise<void>((resolve) => {
@@ -178,11 +178,12 @@ describe('vGPU device plugin against a test kubelet', () => {
       plugin.on('pod', listener);
     });
     await rig.core.deleteNamespacedPod({ namespace: rig.cluster.namespace, name: 'wanted' });
-    // The watch drops the pod; the sweep then confirms with a GET before freeing.
+    // The DELETED event starts a sweep at once, which confirms with a GET before freeing: the
+    // extender frees the share on the same event and may place the next pod on it right away.
     await gone;
-    const { freed } = await plugin.sweep();
-    assert.equal(freed, 1);
+    await plugin.settled();
     assert.equal(plugin.allocations().length, 0);
+    assert.ok(rig.logs.some((l) => l.includes('freed vGPU allocations of pods that are gone')));
     assert.deepEqual(
       (await readdir(rig.configRoot)).filter((n) => n.startsWith(uid)),
       [],

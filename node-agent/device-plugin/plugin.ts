@@ -136,7 +136,14 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       fieldSelector,
       list: () => this.core.listPodForAllNamespaces({ fieldSelector }, requestOptions(60_000)),
       logger: logger.child({ watch: 'pods' }),
-      onEvent: (type, pod) => this.emit('pod', type, pod),
+      onEvent: (type, pod) => {
+        this.emit('pod', type, pod);
+        // Free a departed pod's share now: the extender frees it on the same event and may place the
+        // next pod on it at once, which Allocate would refuse until the periodic sweep ran.
+        if ((type === 'DELETED' || isPodFinished(pod)) && this.holds(pod.metadata?.uid)) {
+          void this.sweep().catch((err: unknown) => this.sweepFailed(err));
+        }
+      },
     });
     this.registrar = new KubeletRegistrar({
       socketDir: config.socketDir,
@@ -223,6 +230,12 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   /** Resolves once pods are known and the checkpoint is reconciled with them (Allocate waits for this). */
   async whenReady(): Promise<void> {
     await this.waitReady();
+  }
+
+  private holds(uid: string | undefined): boolean {
+    if (!uid) return false;
+    for (const e of this.ledger.values()) if (e.allocation.podUID === uid) return true;
+    return false;
   }
 
   /** Allocations held now (a copy), for tests, metrics and the GPU inventory. */
