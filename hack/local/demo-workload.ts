@@ -6,8 +6,14 @@ import type { Logger } from '../../common/log.ts';
 import { VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE } from '../../contracts/resources.ts';
 import { GPU_MODEL_ANNOTATION } from '../../contracts/vgpu-pod.ts';
 import type { PodShapeSpec } from './cluster-config.ts';
-import type { StartOutcome } from './pod-starter.ts';
+
 import { type SchedulingDecision, scheduleOne } from './scheduling-cycle.ts';
+
+/** What kubelet did with a pod: the environment each vGPU container got, or why it could not start. */
+export interface StartOutcome {
+  containers: { container: string; env: Record<string, string> }[];
+  error?: string;
+}
 
 /** What the status page shows of one decision: the extender's answers and what kubelet did. */
 export interface DemoDecision extends SchedulingDecision {

@@ -135,7 +135,7 @@ describe('local all-in-one mode', () => {
       'a pod placed after the figures arrived, and started',
       20_000,
     );
-    const placed = s.decisions.find((d) => d.filtered['gpu-hot'] && d.node)!;
+    const placed = s.decisions.find((d) => d.filtered['gpu-hot'] && d.node && d.started && !d.started.error)!;
     assert.equal(placed.node, 'gpu-quiet');
     assert.match(placed.filtered['gpu-hot']!, /cpu_usage_avg_5m 0\.9\d > 0\.65/);
     assert.ok(placed.scores['gpu-quiet'] !== undefined);

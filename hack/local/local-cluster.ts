@@ -1,6 +1,7 @@
 // The local all-in-one mode assembled: an in-process API server seeded with this machine and the
 // simulated nodes of configs/local-cluster.yaml, a real node agent per node (this machine's on the
-// real /proc), a test kubelet per GPU node talking to the agent's device plugin, the controller,
+// real /proc), a test kubelet per node that admits the pods bound to it (on a GPU node, through the agent's
+// device plugin), the controller,
 // the extender, and the demo workload. Each part is the production code, wired as in a cluster;
 // only the API server and kubelet are the project's protocol-faithful test peers.
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -27,9 +28,9 @@ import { SchedulerApp } from '../../scheduler/app.ts';
 import { ApiServerDouble } from '../../test/apiserver/server.ts';
 import { kubeConfigFor, writeKubeconfig } from '../../test/apiserver/kubeconfig.ts';
 import { TestKubelet, waitForEvent } from '../../test/kubelet/kubelet.ts';
+import { NodeKubelet } from '../../test/kubelet/node-kubelet.ts';
 import type { GpuGroupSpec, LocalClusterSpec } from './cluster-config.ts';
 import { DemoWorkload } from './demo-workload.ts';
-import { PodStarter } from './pod-starter.ts';
 import { SyntheticNode } from './synthetic-node.ts';
 
 export const DEMO_NAMESPACE = 'loadwise-demo';
@@ -53,8 +54,9 @@ export interface LocalNode {
   simulated: boolean;
   agent: NodeAgentApp;
   agentUrl: string;
-  kubelet?: TestKubelet;
-  starter: PodStarter;
+  /** kubelet's device-plugin side, and the part that admits the pods bound to the node. */
+  kubelet: TestKubelet;
+  nodeKubelet: NodeKubelet;
   synthetic?: SyntheticNode;
 }
 
@@ -219,12 +221,17 @@ export class LocalCluster {
           cpuBusyMilli: shape.cpuMilli * shape.busy,
           memoryBytes: shape.memoryBytes,
         });
-        return n.starter.start(pod);
+        return n.nodeKubelet.settled(pod.metadata!.namespace!, pod.metadata!.name!).then(
+          (admission) => ({
+            containers: admission.containers.map((c) => ({ container: c.container, env: c.envs })),
+            ...(admission.error ? { error: admission.error.message } : {}),
+          }),
+          (err: unknown) => ({ containers: [], error: (err as Error).message }),
+        );
       },
       podGone: (node, pod) => {
         const n = byName.get(node);
         n?.synthetic?.removePod(`${pod.metadata!.namespace}/${pod.metadata!.name}`);
-        n?.starter.stopped(pod.metadata!.namespace!, pod.metadata!.name!);
       },
       logger: logger.child({ component: 'demo' }),
     });
@@ -276,8 +283,8 @@ export class LocalCluster {
     for (const dev of ['nvidiactl', 'nvidia-uvm', ...Array.from({ length: 16 }, (_, i) => `nvidia${i}`)]) {
       await writeFile(join(dir, 'dev', dev), '');
     }
-    const kubelet = hasGpus ? await TestKubelet.start(join(dir, 'plugins')) : undefined;
-    const registered = kubelet
+    const kubelet = await TestKubelet.start(join(dir, 'plugins'));
+    const registered = hasGpus
       ? Promise.all(
           [VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE].map((r) =>
             waitForEvent(kubelet, 'registered', (res) => res === r, REGISTER_TIMEOUT_MS),
@@ -310,12 +317,18 @@ export class LocalCluster {
       agent,
       agentUrl: '',
       kubelet,
-      starter: new PodStarter(this.kubeConfig(`kubelet-${name}`), kubelet),
+      nodeKubelet: new NodeKubelet({
+        kubeConfig: this.kubeConfig(`kubelet-${name}`),
+        nodeName: name,
+        kubelet,
+        logger: logger.child({ component: 'kubelet', node: name }),
+      }),
       synthetic,
     };
     this.nodes.push(node);
     node.agentUrl = await agent.listen(ip, this.opts.agentPort);
     await registered;
+    await node.nodeKubelet.start(AbortSignal.timeout(REGISTER_TIMEOUT_MS));
   }
 
   async stop(): Promise<void> {
@@ -325,7 +338,8 @@ export class LocalCluster {
     await settle(this.extender?.stop());
     await settle(this.controller?.stop());
     await Promise.all(this.nodes.map((n) => settle(n.agent.stop())));
-    await Promise.all(this.nodes.map((n) => settle(n.kubelet?.stop())));
+    await Promise.all(this.nodes.map((n) => settle(n.nodeKubelet.stop())));
+    await Promise.all(this.nodes.map((n) => settle(n.kubelet.stop())));
     for (const n of this.nodes) n.synthetic?.close();
     await settle(this.api?.close());
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
