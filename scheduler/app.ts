@@ -11,6 +11,7 @@ import { errorMessage, requestOptions, reuseConnections } from '../common/kube.t
 import { RecentBindings } from './core/load/recent-bindings.ts';
 import type { LoadRules } from './core/load/rules.ts';
 import type { GpuPolicy } from './core/vgpu/fit.ts';
+import { DEFAULT_RECENT_REQUESTS, RecentRequests } from './core/vgpu/recent-mix.ts';
 import { Extender } from './extender.ts';
 import { GpuLedger } from './gpu-ledger.ts';
 import { ExtenderMetrics } from './metrics.ts';
@@ -27,8 +28,10 @@ export interface SchedulerAppOptions {
   logger: Logger;
   apiTimeoutMs: number;
   https?: { cert: Buffer; key: Buffer };
-  /** How vGPU shares are placed inside a node (default binpack). */
+  /** How vGPU pods are scored and their shares placed (default fgd). */
   gpuPolicy?: GpuPolicy;
+  /** How many recent vGPU container requests fgd measures fragmentation against (default 1000). */
+  recentRequests?: number;
 }
 
 /** An own GPU assignment the Pod watch never confirmed is dropped after this long. */
@@ -86,6 +89,13 @@ export class SchedulerApp {
         throw new Error(errorMessage(err));
       }
     };
+    const readPod = async (namespace: string, name: string) => {
+      try {
+        return await core.readNamespacedPod({ name, namespace }, requestOptions(opts.apiTimeoutMs));
+      } catch (err) {
+        throw new Error(errorMessage(err));
+      }
+    };
     const bindPod = async (args: ExtenderBindingArgs) => {
       try {
         await core.createNamespacedPodBinding(
@@ -117,7 +127,13 @@ export class SchedulerApp {
       bindPod,
       events: this.metrics,
       logger: opts.logger,
-      gpu: { ledger: this.ledger, policy: opts.gpuPolicy ?? 'binpack', annotatePod },
+      gpu: {
+        ledger: this.ledger,
+        policy: opts.gpuPolicy ?? 'fgd',
+        annotatePod,
+        readPod,
+        mix: new RecentRequests(opts.recentRequests ?? DEFAULT_RECENT_REQUESTS),
+      },
     });
     this.server = createExtenderServer({
       extender: this.extender,

@@ -1,6 +1,7 @@
 // Child process of the extender benchmark: the extender's HTTP server over a node index holding
 // `--nodes` nodes with realistic annotations (as the watch would have filled it). Prints its
-// address as one JSON line; the parent drives requests from its own process.
+// address as one JSON line; the parent drives requests from its own process. A second server over
+// the same nodes and GPU ledger runs `--gpu-policy fgd` (the first runs binpack).
 import {
   encodeCount,
   encodeFraction,
@@ -87,6 +88,26 @@ const extender = new Extender({
   logger,
   gpu: { ledger, policy: 'binpack', annotatePod: async () => {} },
 });
+// fgd measures against the requests seen lately: a full ring of a plausible mix (shares of a
+// quarter, 40 %, half and three quarters of a GPU; one and two whole GPUs).
+const fgdExtender = new Extender({
+  nodes,
+  recent,
+  clock,
+  rules: () => rules,
+  bindPod: async () => {},
+  events: metrics,
+  logger,
+  gpu: { ledger, policy: 'fgd', annotatePod: async () => {} },
+});
+const mixCores = [25, 25, 25, 25, 40, 40, 50, 50, 75, 100, 200];
+for (let i = 0; i < fgdExtender.mix.capacity; i++) {
+  const core = mixCores[i % mixCores.length]!;
+  fgdExtender.mix.recordPod({
+    containers: [{ container: 'c', gpus: Math.max(1, core / 100), core: Math.min(core, 100), memoryMiB: 0 }],
+    models: [],
+  });
+}
 // The verbs alone, in this process: what a call costs before HTTP and JSON.
 const pod = {
   metadata: { name: 'bench', namespace: 'default', uid: 'u-bench' },
@@ -101,15 +122,42 @@ const inProcess = (fn: () => unknown): number => {
 };
 const filterMs = inProcess(() => extender.filter({ Pod: pod, NodeNames: names }));
 const prioritizeMs = inProcess(() => extender.prioritize({ Pod: pod, NodeNames: names }));
+const vgpuPod = {
+  metadata: { name: 'bench-gpu', namespace: 'default', uid: 'u-bench-gpu' },
+  spec: {
+    containers: [
+      {
+        name: 'c',
+        image: 'i',
+        resources: {
+          requests: { cpu: '2', memory: '4Gi' },
+          limits: { 'loadwise.io/vgpu-core': '40', 'loadwise.io/vgpu-memory': '32' },
+        },
+      },
+    ],
+  },
+};
+const gpuPrioritizeMs = inProcess(() => extender.prioritize({ Pod: vgpuPod, NodeNames: names }));
+const fgdPrioritizeMs = inProcess(() => fgdExtender.prioritize({ Pod: vgpuPod, NodeNames: names }));
 
 const server = createExtenderServer({ extender, metrics, logger, ready: () => true });
 const address = await server.listen({ host: '127.0.0.1', port: 0 });
+const fgdServer = createExtenderServer({ extender: fgdExtender, metrics, logger, ready: () => true });
+const fgdAddress = await fgdServer.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(
-  `${JSON.stringify({ address, rss: process.memoryUsage().rss, filterMs, prioritizeMs })}\n`,
+  `${JSON.stringify({
+    address,
+    fgdAddress,
+    rss: process.memoryUsage().rss,
+    filterMs,
+    prioritizeMs,
+    gpuPrioritizeMs,
+    fgdPrioritizeMs,
+  })}\n`,
 );
 process.on('message', async (m) => {
   if (m === 'stop') {
-    await server.close();
+    await Promise.all([server.close(), fgdServer.close()]);
     process.exit(0);
   }
 });

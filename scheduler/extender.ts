@@ -1,6 +1,6 @@
 // The three extender verbs over the node index and the scheduling core. No HTTP here: the server
 // validates and routes, this decides.
-import type { V1Node } from '@kubernetes/client-node';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import type {
   ExtenderArgs,
@@ -21,7 +21,9 @@ import {
   VGPU_ASSIGNMENT_ANNOTATION,
   VGPU_ASSUME_TIME_ANNOTATION,
 } from '../contracts/index.ts';
+import { fgdCosts, fgdPlace, fgdScores } from './core/vgpu/fgd.ts';
 import { fitPod, type GpuPolicy } from './core/vgpu/fit.ts';
+import { RecentRequests } from './core/vgpu/recent-mix.ts';
 import { type PodGpuRequest, podGpuRequest } from './core/vgpu/request.ts';
 import type { GpuLedger } from './gpu-ledger.ts';
 import type { NodeEntry, NodeIndex } from './node-index.ts';
@@ -48,6 +50,14 @@ export interface ExtenderDeps {
     policy: GpuPolicy;
     /** Merge-patches the pod's annotations; throws an Error that says why it failed. */
     annotatePod: (namespace: string, name: string, annotations: Record<string, string>) => Promise<void>;
+    /**
+     * Reads a pod from the API, for a bind of a pod this extender never filtered (it restarted,
+     * or another replica filtered); throws an Error that says why it failed. Without it, such a
+     * pod is bound without GPU placement.
+     */
+    readPod?: (namespace: string, name: string) => Promise<V1Pod>;
+    /** The requests fgd measures fragmentation against (default: the last 1000 containers). */
+    mix?: RecentRequests;
   };
 }
 
@@ -64,8 +74,12 @@ interface SeenPod {
 export class Extender {
   /** By namespace/name; the UID tells a recreated pod of the same name from the one seen before. */
   private readonly seen = new LRUCache<string, SeenPod>({ max: DEMAND_CACHE_SIZE });
+  /** vGPU requests of the pods seen lately, once per pod: fgd's target workload. */
+  readonly mix: RecentRequests;
 
-  constructor(private readonly deps: ExtenderDeps) {}
+  constructor(private readonly deps: ExtenderDeps) {
+    this.mix = deps.gpu?.mix ?? new RecentRequests();
+  }
 
   filter(args: ExtenderArgs): ExtenderFilterResult {
     const now = this.deps.clock.now();
@@ -122,11 +136,47 @@ export class Extender {
     const entries: (NodeEntry | string)[] = args.NodeNames
       ? args.NodeNames.map((name) => this.deps.nodes.get(name) ?? name)
       : (args.Nodes?.items ?? []).map((node) => this.deps.nodes.fromObject(node));
+    const request = seen.gpu;
+    if (this.deps.gpu?.policy === 'fgd' && request !== undefined && typeof request !== 'string') {
+      return this.prioritizeFgd(entries, request, demand, rules, now);
+    }
     return entries.map((entry) =>
       typeof entry === 'string'
         ? { Host: entry, Score: 0 }
         : { Host: entry.name, Score: this.score(entry, seen, demand, rules, now) },
     );
+  }
+
+  /**
+   * fgd: every candidate is placed by the fragmentation rule (one scratch fleet of the candidates,
+   * core/vgpu/fgd.ts); the cheapest gets a GPU score of 10, costlier ones less (fgdScores), and the
+   * node's score is the mean of its load score and its GPU score, as binpack/spread do. A
+   * candidate the pod does not fit scores 0.
+   */
+  private prioritizeFgd(
+    entries: (NodeEntry | string)[],
+    request: PodGpuRequest,
+    demand: PodDemand,
+    rules: LoadRules,
+    now: number,
+  ): HostPriorityList {
+    const ledger = this.deps.gpu!.ledger;
+    const known: NodeEntry[] = [];
+    for (const e of entries) if (typeof e !== 'string') known.push(e);
+    const costs = fgdCosts(
+      known.map((e) => ({ gpus: e.gpus, used: ledger.usage(e.name) })),
+      request,
+      this.mix.tasks(),
+    );
+    const gpuScores = fgdScores(costs);
+    let k = 0;
+    return entries.map((entry) => {
+      if (typeof entry === 'string') return { Host: entry, Score: 0 };
+      const i = k++;
+      if (Number.isNaN(costs[i])) return { Host: entry.name, Score: 0 };
+      const load = scoreByLoad(this.load(entry, now), demand, rules, now);
+      return { Host: entry.name, Score: Math.round((load.exact + gpuScores[i]!) / 2) };
+    });
   }
 
   /** The load score; for a GPU pod, averaged with how well its GPUs pack on the node. */
@@ -151,7 +201,21 @@ export class Extender {
 
   async bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
     const pod = `${args.PodNamespace}/${args.PodName}`;
-    const request = this.seen.get(pod)?.gpu;
+    let seen = this.seen.get(pod);
+    const readPod = this.deps.gpu?.readPod;
+    // Never filtered here (a restart, another replica), or a different pod of the same name: read
+    // it, so a vGPU pod never gets its Binding without its GPU assignment.
+    if (readPod && (!seen || (seen.uid !== '' && args.PodUID && seen.uid !== args.PodUID))) {
+      try {
+        seen = this.learn(pod, await readPod(args.PodNamespace, args.PodName));
+      } catch (err) {
+        const message = `binding ${pod} to ${args.Node}: reading the pod: ${(err as Error).message}`;
+        this.deps.logger.warn({ pod, node: args.Node, err: (err as Error).message }, 'bind failed');
+        this.deps.events.bound('error');
+        return { Error: message };
+      }
+    }
+    const request = seen?.gpu;
     let assigned: Record<string, GpuShare[]> | undefined;
     if (request !== undefined) {
       const placed = this.placeGpus(args, request);
@@ -177,7 +241,7 @@ export class Extender {
       return { Error: message };
     }
     // Count the pod on its node at once: the next filter in this burst must see it.
-    const demand = this.seen.get(pod)?.demand ?? { cpuCores: 0, memoryBytes: 0 };
+    const demand = seen?.demand ?? { cpuCores: 0, memoryBytes: 0 };
     this.deps.recent.record(args.Node, { pod, boundAtMs: this.deps.clock.now(), demand });
     this.deps.events.bound('ok');
     return { Error: '' };
@@ -196,10 +260,23 @@ export class Extender {
     if (!gpu) return 'the extender runs without vGPU placement';
     const entry = this.deps.nodes.get(args.Node);
     if (!entry) return UNKNOWN_NODE_REASON;
-    const fit = fitPod(gpu.ledger.free(entry.name, entry.gpus), request, gpu.policy);
+    const free = gpu.ledger.free(entry.name, entry.gpus);
+    // The fit check decides whether the node can take the pod (and says why not) under every policy.
+    const fit = fitPod(free, request, gpu.policy);
     if (!fit.ok) return `the node can no longer take the pod: ${fit.reason}`;
-    gpu.ledger.assume(args.PodNamespace, args.PodName, args.Node, fit.containers, this.deps.clock.now());
-    return fit.containers;
+    let containers = fit.containers;
+    if (gpu.policy === 'fgd') {
+      // The GPUs the same rule chose in prioritize: the choice inside a node depends only on the
+      // node and the mix. Both check the same fit; should fgd still find nothing, the fit's stands.
+      const [placed] = fgdPlace(
+        [{ gpus: entry.gpus, used: gpu.ledger.usage(entry.name) }],
+        request,
+        this.mix.tasks(),
+      );
+      if (placed?.ok) containers = placed.containers;
+    }
+    gpu.ledger.assume(args.PodNamespace, args.PodName, args.Node, containers, this.deps.clock.now());
+    return containers;
   }
 
   private remember(args: ExtenderArgs): SeenPod {
@@ -208,12 +285,18 @@ export class Extender {
     const uid = meta?.uid ?? '';
     const cached = this.seen.get(key);
     if (cached && cached.uid === uid) return cached;
-    const parsed = podGpuRequest(args.Pod);
+    return this.learn(key, args.Pod);
+  }
+
+  /** Parses a pod not seen before, and counts its vGPU request in the mix (once per pod). */
+  private learn(key: string, pod: V1Pod): SeenPod {
+    const parsed = podGpuRequest(pod);
     const seen: SeenPod = {
-      uid,
-      demand: podDemand(args.Pod),
+      uid: pod.metadata?.uid ?? '',
+      demand: podDemand(pod),
       gpu: parsed.ok ? parsed.request : parsed.error,
     };
+    if (parsed.ok && parsed.request) this.mix.recordPod(parsed.request);
     this.seen.set(key, seen);
     return seen;
   }

@@ -1,7 +1,7 @@
 // What is already assigned on each node's GPUs: the assignments recorded on the node's pods (from
 // a Pod watch) plus the extender's own bindings the watch has not shown yet. A burst of GPU pods
-// must never see the same free GPU twice. Kept per node, so a filter over 500 candidates reads
-// only their pods, not the cluster's.
+// must never see the same free GPU twice. Summed per node and GPU as pods come and go, so a filter
+// over 500 candidates reads one small map per node, not the pods.
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   decodeVgpuAssignment,
@@ -9,7 +9,7 @@ import {
   type GpuShare,
   VGPU_ASSIGNMENT_ANNOTATION,
 } from '../contracts/index.ts';
-import type { GpuFree } from './core/vgpu/fit.ts';
+import type { GpuFree, GpuUse } from './core/vgpu/fit.ts';
 
 interface Holding {
   node: string;
@@ -24,24 +24,33 @@ const key = (namespace: string | undefined, name: string | undefined) =>
 export class GpuLedger {
   /** By namespace/name: what each pod holds (a confirmed assignment replaces an assumed one). */
   private readonly pods = new Map<string, Holding>();
-  /** By node: the pods holding GPUs there. */
-  private readonly byNode = new Map<string, Set<string>>();
+  /** By node, then GPU index: the sum of what the node's holdings assign there, kept as they change. */
+  private readonly used = new Map<string, Map<number, GpuUse>>();
 
   private set(podKey: string, holding: Holding): void {
     this.remove(podKey);
     this.pods.set(podKey, holding);
-    let keys = this.byNode.get(holding.node);
-    if (!keys) this.byNode.set(holding.node, (keys = new Set()));
-    keys.add(podKey);
+    this.count(holding, 1);
+  }
+
+  private count(holding: Holding, sign: 1 | -1): void {
+    let gpus = this.used.get(holding.node);
+    if (!gpus) this.used.set(holding.node, (gpus = new Map()));
+    for (const s of holding.shares) {
+      const u = gpus.get(s.index) ?? { core: 0, memoryMiB: 0 };
+      u.core += sign * s.core;
+      u.memoryMiB += sign * s.memoryMiB;
+      if (u.core === 0 && u.memoryMiB === 0) gpus.delete(s.index);
+      else gpus.set(s.index, u);
+    }
+    if (gpus.size === 0) this.used.delete(holding.node);
   }
 
   private remove(podKey: string): void {
     const old = this.pods.get(podKey);
     if (!old) return;
     this.pods.delete(podKey);
-    const keys = this.byNode.get(old.node);
-    keys?.delete(podKey);
-    if (keys?.size === 0) this.byNode.delete(old.node);
+    this.count(old, -1);
   }
 
   /** Pod watch events: a bound, running pod with an assignment holds its GPUs; anything else frees them. */
@@ -85,23 +94,17 @@ export class GpuLedger {
       if (h.assumedAtMs !== undefined && h.assumedAtMs < nowMs - horizonMs) this.remove(k);
   }
 
-  /** What is left on each of `node`'s GPUs. */
+  /** Per GPU index of `node`: what is assigned there (indexes with nothing assigned are absent). */
+  usage(node: string): ReadonlyMap<number, Readonly<GpuUse>> | undefined {
+    return this.used.get(node);
+  }
+
+  /** What is left on each of `node`'s GPUs (assignments to GPUs not in the inventory are ignored). */
   free(node: string, inventory: readonly GpuDevice[]): GpuFree[] {
-    const free = inventory.map((d) => ({ device: d, core: 100, memoryMiB: d.memoryMiB }));
-    const keys = this.byNode.get(node);
-    if (!keys) return free;
-    for (const k of keys) {
-      for (const s of this.pods.get(k)!.shares) {
-        // Inventories list GPUs by index, so the position is almost always the index.
-        const g =
-          free[s.index]?.device.index === s.index
-            ? free[s.index]
-            : free.find((f) => f.device.index === s.index);
-        if (!g) continue;
-        g.core -= s.core;
-        g.memoryMiB -= s.memoryMiB;
-      }
-    }
-    return free;
+    const used = this.used.get(node);
+    return inventory.map((d) => {
+      const u = used?.get(d.index);
+      return { device: d, core: 100 - (u?.core ?? 0), memoryMiB: d.memoryMiB - (u?.memoryMiB ?? 0) };
+    });
   }
 }

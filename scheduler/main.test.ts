@@ -49,6 +49,18 @@ describe('loadwise-scheduler command', () => {
     }
   });
 
+  it('offers fgd, binpack and spread GPU policies, fgd by default, and refuses others', () => {
+    const help = spawnSync(process.execPath, argv(['--help']), { encoding: 'utf8' });
+    const text = help.stdout.replace(/\s+/g, ' ');
+    assert.match(
+      text,
+      /--gpu-policy <policy> .*fragmentation.*\(choices: "fgd", "binpack", "spread", default: "fgd"\)/,
+    );
+    const bad = spawnSync(process.execPath, argv(['--gpu-policy', 'firstfit']), { encoding: 'utf8' });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /'firstfit' is invalid\. Allowed choices are fgd, binpack, spread/);
+  });
+
   it('refuses to start on an invalid policy, saying why', async () => {
     const bad = join(dir, 'bad.yaml');
     await writeFile(

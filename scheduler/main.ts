@@ -10,6 +10,7 @@ import { loadPolicyFile } from '../common/policy.ts';
 import { watchPolicyFile } from '../common/policy-watch.ts';
 import { loadKubeConfig } from '../common/kubeconfig.ts';
 import { SchedulerApp } from './app.ts';
+import { GPU_POLICIES, type GpuPolicy } from './core/vgpu/fit.ts';
 
 const program = new Command()
   .name('loadwise-scheduler')
@@ -46,10 +47,12 @@ const program = new Command()
   .addOption(
     new Option(
       '--gpu-policy <policy>',
-      'how vGPU shares are placed inside a node: binpack (fullest GPU that fits) or spread',
+      'how vGPU pods are scored and their GPUs chosen: fgd (the node and GPUs whose placement adds the ' +
+        'least GPU fragmentation against the last 1000 vGPU requests seen), binpack (fullest GPU that ' +
+        'fits) or spread (emptiest); each is averaged with the load score',
     )
-      .choices(['binpack', 'spread'])
-      .default('binpack'),
+      .choices(GPU_POLICIES)
+      .default('fgd'),
   )
   .addOption(logLevelOption())
   .showHelpAfterError('(run with --help for usage)');
@@ -64,7 +67,7 @@ const opts = program.opts<{
   craneKeys: boolean;
   policyPollInterval: number;
   apiTimeout: number;
-  gpuPolicy: 'binpack' | 'spread';
+  gpuPolicy: GpuPolicy;
   logLevel: string;
 }>();
 

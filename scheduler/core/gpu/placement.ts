@@ -73,7 +73,7 @@ export const DEFAULT_PLACEMENT_OPTIONS: PlacementOptions = {
   tolerance: 20,
   modelPressureWeight: 2,
   holeWeight: 4,
-  holeHorizon: 50,
+  holeHorizon: 100,
 };
 
 export interface NodeEvaluation {
@@ -165,7 +165,7 @@ export class GpuPlacer {
     this.pressure = modelPressure(fleet, this.frag.shapes);
     this.rank = new Int32Array(fleet.size);
     this.holeWeight = options.holeWeight ?? 4;
-    this.hole = holeWaste(this.frag.shapes, options.holeHorizon ?? 50);
+    this.hole = holeWaste(this.frag.shapes, options.holeHorizon ?? DEFAULT_PLACEMENT_OPTIONS.holeHorizon!);
     const seq = order ?? Array.from({ length: fleet.size }, (_, i) => i);
     if (seq.length !== fleet.size) throw new Error('node order must list every node once');
     this.rank.fill(-1);

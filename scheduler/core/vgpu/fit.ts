@@ -1,16 +1,26 @@
 // Which GPUs of one node a pod's containers get: whole requests take free GPUs (the best-linked
 // set), shares take the GPU they fit best (binpack, least compute left) or worst (spread). Pure:
-// the caller passes what is free; nothing is changed.
+// the caller passes what is free; nothing is changed. `fgd` places with the fragmentation rule
+// (fgd.ts); here, where only the fit matters, it places as binpack does.
 import type { GpuDevice, GpuShare } from '../../../contracts/index.ts';
 import type { PodGpuRequest } from './request.ts';
 
-export type GpuPolicy = 'binpack' | 'spread';
+/** How vGPU pods are scored and their shares placed: see README (scheduler) and fgd.ts. */
+export type GpuPolicy = 'fgd' | 'binpack' | 'spread';
+
+export const GPU_POLICIES: readonly GpuPolicy[] = ['fgd', 'binpack', 'spread'];
 
 export interface GpuFree {
   device: GpuDevice;
   /** Hundredths of compute not yet assigned. */
   core: number;
   /** MiB not yet assigned. */
+  memoryMiB: number;
+}
+
+/** What is assigned on one GPU: compute in hundredths, memory in MiB. */
+export interface GpuUse {
+  core: number;
   memoryMiB: number;
 }
 
@@ -31,11 +41,11 @@ function linkRank(link: string | undefined): number {
 }
 
 /** The k GPUs among `free` whose weakest pairwise link is the strongest (all subsets; k and n are small). */
-function bestLinked(free: GpuFree[], k: number): GpuFree[] {
+export function bestLinked<T extends { device: GpuDevice }>(free: T[], k: number): T[] {
   if (k === 1 || free.length <= k) return free.slice(0, k);
-  let best: GpuFree[] = free.slice(0, k);
+  let best: T[] = free.slice(0, k);
   let bestScore = -1;
-  const pick: GpuFree[] = [];
+  const pick: T[] = [];
   const walk = (start: number) => {
     if (pick.length === k) {
       let weakest = Number.POSITIVE_INFINITY;
@@ -105,7 +115,7 @@ export function fitPod(gpus: readonly GpuFree[], request: PodGpuRequest, policy:
     }
     // Best fit keeps whole GPUs whole for whole-GPU pods; spread evens the load out.
     fits.sort(
-      (a, b) => (policy === 'binpack' ? a.core - b.core : b.core - a.core) || a.device.index - b.device.index,
+      (a, b) => (policy === 'spread' ? b.core - a.core : a.core - b.core) || a.device.index - b.device.index,
     );
     const g = fits[0]!;
     const memoryMiB = memory || Math.floor((g.device.memoryMiB * c.core) / 100);
