@@ -166,7 +166,7 @@ export class Extender {
     const costs = fgdCosts(
       known.map((e) => ({ gpus: e.gpus, used: ledger.usage(e.name) })),
       request,
-      this.mix.tasks(),
+      this.mix.model(),
     );
     const gpuScores = fgdScores(costs);
     let k = 0;
@@ -271,7 +271,7 @@ export class Extender {
       const [placed] = fgdPlace(
         [{ gpus: entry.gpus, used: gpu.ledger.usage(entry.name) }],
         request,
-        this.mix.tasks(),
+        this.mix.model(),
       );
       if (placed?.ok) containers = placed.containers;
     }

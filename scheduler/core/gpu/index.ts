@@ -11,6 +11,8 @@ export {
   modelPressure,
   type NodeEvaluation,
   type PlacementOptions,
+  type WorkloadModel,
+  workloadModel,
 } from './placement.ts';
 export {
   acceptsModel,

@@ -67,13 +67,16 @@ export function holeWaste(shapes: readonly TargetShape[], horizon: number): Floa
   return e;
 }
 
+const DEFAULT_HOLE_WEIGHT = 4;
+const DEFAULT_HOLE_HORIZON = 100;
+
 export const DEFAULT_PLACEMENT_OPTIONS: PlacementOptions = {
   coverage: 0.95,
   strandedWeight: 1.5,
   tolerance: 20,
   modelPressureWeight: 2,
-  holeWeight: 4,
-  holeHorizon: 100,
+  holeWeight: DEFAULT_HOLE_WEIGHT,
+  holeHorizon: DEFAULT_HOLE_HORIZON,
 };
 
 export interface NodeEvaluation {
@@ -138,6 +141,29 @@ export function cpuPerGpuMilli(seen: readonly TaskRequest[]): number {
   return gpu > 0 ? cpu / gpu : 0;
 }
 
+/**
+ * What a placer derives from the requests seen, whatever the fleet: the target workload, the CPU
+ * asked per GPU, and the hole-waste table. The extender builds it once per change of its mix and
+ * hands it to each call's placer instead of the requests.
+ */
+export interface WorkloadModel {
+  readonly shapes: readonly TargetShape[];
+  readonly cpuRatio: number;
+  readonly hole: Float64Array;
+}
+
+export function workloadModel(
+  seen: readonly TaskRequest[],
+  options: PlacementOptions = DEFAULT_PLACEMENT_OPTIONS,
+): WorkloadModel {
+  const shapes = targetWorkload(seen, options.coverage);
+  return {
+    shapes,
+    cpuRatio: cpuPerGpuMilli(seen),
+    hole: holeWaste(shapes, options.holeHorizon ?? DEFAULT_HOLE_HORIZON),
+  };
+}
+
 /** Placement over a fleet, measuring against the mix of requests seen. */
 export class GpuPlacer {
   readonly frag: FragIndex;
@@ -155,17 +181,19 @@ export class GpuPlacer {
   /** `order`: the fixed node order that near-equal costs follow (default: fleet order). */
   constructor(
     fleet: GpuFleet,
-    seen: readonly TaskRequest[],
+    seen: readonly TaskRequest[] | WorkloadModel,
     options: PlacementOptions = DEFAULT_PLACEMENT_OPTIONS,
     order?: readonly number[],
   ) {
     this.options = options;
-    this.frag = new FragIndex(fleet, targetWorkload(seen, options.coverage));
-    this.cpuRatio = cpuPerGpuMilli(seen);
+    // A model must have been built with the same options; the requests are modelled here.
+    const model = 'shapes' in seen ? seen : workloadModel(seen, options);
+    this.frag = new FragIndex(fleet, model.shapes);
+    this.cpuRatio = model.cpuRatio;
     this.pressure = modelPressure(fleet, this.frag.shapes);
     this.rank = new Int32Array(fleet.size);
-    this.holeWeight = options.holeWeight ?? 4;
-    this.hole = holeWaste(this.frag.shapes, options.holeHorizon ?? DEFAULT_PLACEMENT_OPTIONS.holeHorizon!);
+    this.holeWeight = options.holeWeight ?? DEFAULT_HOLE_WEIGHT;
+    this.hole = model.hole;
     const seq = order ?? Array.from({ length: fleet.size }, (_, i) => i);
     if (seq.length !== fleet.size) throw new Error('node order must list every node once');
     this.rank.fill(-1);

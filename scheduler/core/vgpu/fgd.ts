@@ -25,6 +25,7 @@ import {
   type PreparedTask,
   TaskKind,
   type TaskRequest,
+  type WorkloadModel,
 } from '../gpu/index.ts';
 import { bestLinked, type GpuUse } from './fit.ts';
 import type { ContainerGpuRequest, PodGpuRequest } from './request.ts';
@@ -191,7 +192,7 @@ class Scratch {
     flat: Flat,
     pick: readonly number[],
     readonly request: PodGpuRequest,
-    mix: readonly TaskRequest[],
+    mix: readonly TaskRequest[] | WorkloadModel,
   ) {
     const models = request.models;
     let total = 0;
@@ -343,7 +344,7 @@ class Scratch {
 export function fgdCosts(
   nodes: readonly FgdNode[],
   request: PodGpuRequest,
-  mix: readonly TaskRequest[],
+  mix: readonly TaskRequest[] | WorkloadModel,
 ): Float64Array {
   const flat = flatten(nodes);
   const { reps, of } = distinct(flat);
@@ -357,7 +358,7 @@ export function fgdCosts(
 export function fgdPlace(
   nodes: readonly FgdNode[],
   request: PodGpuRequest,
-  mix: readonly TaskRequest[],
+  mix: readonly TaskRequest[] | WorkloadModel,
 ): FgdPlacement[] {
   const scratch = new Scratch(
     flatten(nodes),

@@ -49,6 +49,25 @@ describe('recent vGPU request mix', () => {
     assert.equal(mix.capacity, 1000);
   });
 
+  it('rebuilds its workload model once 1% of the mix is new, so a burst does not rebuild it per call', () => {
+    const mix = new RecentRequests(1000);
+    for (let i = 0; i < 1000; i++) mix.recordPod(share(50));
+    const first = mix.model();
+    assert.deepEqual(
+      first.shapes.map((s) => s.gpuMilli),
+      [500],
+    );
+    for (let i = 0; i < 9; i++) mix.recordPod(share(30));
+    assert.equal(mix.model(), first, 'nine new requests in a thousand keep the model');
+    mix.recordPod(share(30));
+    assert.notEqual(mix.model(), first, 'the tenth rebuilds it');
+    for (let i = 0; i < 90; i++) mix.recordPod(share(30));
+    assert.ok(
+      mix.model().shapes.some((s) => s.gpuMilli === 300),
+      'a tenth of the mix is a shape of its own',
+    );
+  });
+
   it('refuses a capacity below one', () => {
     assert.throws(() => new RecentRequests(0), /must be ≥ 1/);
   });

@@ -1,7 +1,7 @@
 // The mix of vGPU requests the extender has seen lately: the "target workload" that the
 // fragmentation score measures against. Bounded by count (the last N container requests), so it
 // needs no clock and follows the workload as it changes.
-import { type TaskRequest } from '../gpu/index.ts';
+import { type TaskRequest, type WorkloadModel, workloadModel } from '../gpu/index.ts';
 import { containerTask } from './fgd.ts';
 import type { PodGpuRequest } from './request.ts';
 
@@ -10,6 +10,9 @@ export const DEFAULT_RECENT_REQUESTS = 1000;
 export class RecentRequests {
   private readonly ring: TaskRequest[] = [];
   private next = 0;
+  private cached: WorkloadModel | undefined;
+  /** Requests recorded since `cached` was built. */
+  private stale = 0;
 
   constructor(readonly capacity = DEFAULT_RECENT_REQUESTS) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new Error(`capacity ${capacity} must be ≥ 1`);
@@ -20,6 +23,20 @@ export class RecentRequests {
     if (this.ring.length < this.capacity) this.ring.push(task);
     else this.ring[this.next] = task;
     this.next = (this.next + 1) % this.capacity;
+    this.stale++;
+  }
+
+  /**
+   * The workload model of the mix, rebuilt once 1% of it is new (at least one request): a
+   * statistic over a thousand requests barely moves with a few more, and rebuilding it costs more
+   * than scoring the candidates.
+   */
+  model(): WorkloadModel {
+    if (!this.cached || this.stale >= Math.max(1, Math.ceil(this.ring.length / 100))) {
+      this.cached = workloadModel(this.ring);
+      this.stale = 0;
+    }
+    return this.cached;
   }
 
   /** A pod counts once per container that asks for GPUs: each container is placed on its own. */
