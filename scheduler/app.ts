@@ -77,7 +77,13 @@ export class SchedulerApp {
           requestOptions(Math.max(opts.apiTimeoutMs, 60_000)),
         ),
       logger: opts.logger.child({ watch: 'pods' }),
-      onEvent: (type, pod) => this.ledger.onPod(type, pod),
+      onEvent: (type, pod) => {
+        this.ledger.onPod(type, pod);
+        const phase = pod.status?.phase;
+        if ((type === 'DELETED' || phase === 'Succeeded' || phase === 'Failed') && pod.spec?.nodeName) {
+          this.recent.departed(pod.spec.nodeName, `${pod.metadata?.namespace}/${pod.metadata?.name}`);
+        }
+      },
     });
     const annotatePod = async (namespace: string, name: string, annotations: Record<string, string>) => {
       try {

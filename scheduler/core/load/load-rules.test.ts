@@ -10,7 +10,7 @@ import {
   pendingFraction,
   scoreByLoad,
 } from './load-rules.ts';
-import type { RecordedBinding } from './recent-bindings.ts';
+import { RecentBindings, type RecordedBinding } from './recent-bindings.ts';
 import { DEFAULT_ESTIMATE, type LoadRules } from './rules.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -130,6 +130,15 @@ describe('pendingFraction', () => {
     // Measured 1 min ago: the binding 7 min ago settled 2 min ago (counted in), the one 5 min ago has not.
     assert.equal(pendingFraction(load, 'cpu_usage_avg_5m', rules), (2 * 0.85) / 16);
     assert.equal(pendingFraction(load, 'mem_usage_avg_5m', rules), (2 * 4 * 0.7) / 64);
+  });
+  it('drops the demand of a pod that left the node, which still counts as a binding for the hot value', () => {
+    const recent = new RecentBindings(10 * MIN);
+    recent.record('n', { ...binding(30_000), pod: 'demo/a' });
+    recent.record('n', { ...binding(20_000), pod: 'demo/b' });
+    recent.departed('n', 'demo/a');
+    const load = node({ cpu_usage_avg_5m: [0.5, MIN] }, { bindings: [...recent.forNode('n', NOW)] });
+    assert.equal(pendingFraction(load, 'cpu_usage_avg_5m', rules), (2 * 0.85) / 16, 'only b is still coming');
+    assert.equal(hotValue(load, { ...rules, hotValue: [{ timeRangeMs: MIN, count: 2 }] }, NOW), 1);
   });
   it('is 0 without allocatable to divide by', () => {
     const load = { ...node({}, { bindings: [binding(1000)] }), allocatable: undefined };

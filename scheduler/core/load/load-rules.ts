@@ -97,7 +97,8 @@ function pendingAt(load: NodeLoad, index: number, cpu: boolean, rules: LoadRules
   let sum = 0;
   for (const b of load.bindings) {
     // A missing figure (NaN timestamp) has caught up with nothing: every binding counts.
-    if (!(b.boundAtMs + settle <= measuredAt)) sum += cpu ? b.demand.cpuCores : b.demand.memoryBytes;
+    if (!b.gone && !(b.boundAtMs + settle <= measuredAt))
+      sum += cpu ? b.demand.cpuCores : b.demand.memoryBytes;
   }
   return (sum * factor) / capacity;
 }

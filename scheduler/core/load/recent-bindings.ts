@@ -8,6 +8,8 @@ export interface RecordedBinding {
   pod: string;
   boundAtMs: number;
   demand: PodDemand;
+  /** The pod is gone (deleted or finished): its demand no longer lands, its binding still counted. */
+  gone?: boolean;
 }
 
 export class RecentBindings {
@@ -24,6 +26,14 @@ export class RecentBindings {
     const list = this.byNode.get(node);
     if (list) list.push(binding);
     else this.byNode.set(node, [binding]);
+  }
+
+  /**
+   * The pod left the node: what it would have added to the node's load never comes, so the
+   * estimate drops it; the binding itself still counts towards the hot value (a rate of bindings).
+   */
+  departed(node: string, pod: string): void {
+    for (const b of this.byNode.get(node) ?? []) if (b.pod === pod) b.gone = true;
   }
 
   /** The node's bindings still within the horizon, oldest first; older ones are dropped here. */
