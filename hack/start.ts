@@ -109,19 +109,7 @@ async function runLocal(): Promise<void> {
   }
   const status = createStatusServer({
     logger,
-    status: () =>
-      gatherStatus({
-        apiServer: cluster.api.url,
-        kubeconfig: cluster.kubeconfigPath,
-        extender: cluster.extenderUrl,
-        kubeConfig: cluster.kubeConfig('status-page'),
-        nodes: () =>
-          cluster.nodes.map((n) => ({ name: n.name, simulated: n.simulated, agentUrl: n.agentUrl })),
-        counts: () => cluster.workload.counts,
-        decisions: () => cluster.workload.recentDecisions(),
-        podsByNode: () => cluster.workload.podsByNode(),
-        now: () => systemClock.now(),
-      }),
+    status: () => gatherStatus(cluster.statusSource()),
   });
   let page: string;
   try {

@@ -4,8 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { type Static, Type } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
-import { parse } from 'yaml';
 import { parseDuration } from '../../common/duration.ts';
+import { parseYamlDocument } from '../../common/yaml-file.ts';
 import { parseQuantity } from '../../common/quantity.ts';
 import { VGPU_CORE_PER_GPU } from '../../contracts/resources.ts';
 
@@ -133,16 +133,7 @@ function quantity(text: string, where: string): number {
 
 /** Parses the file's text; `baseDir` resolves relative inventory paths. Throws one readable line. */
 export function parseLocalCluster(text: string, origin: string, baseDir: string): LocalClusterSpec {
-  let doc: unknown;
-  try {
-    doc = parse(text, { maxAliasCount: 10 });
-  } catch (err) {
-    throw new Error(`${origin}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (!validate(doc)) {
-    const e = validate.errors?.[0];
-    throw new Error(`${origin}: ${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`);
-  }
+  const doc = parseYamlDocument(text, validate, origin);
   const names = new Set<string>();
   const nodes = doc.nodes.map((n, i): SimNodeSpec => {
     const where = `${origin}: /nodes/${i}`;

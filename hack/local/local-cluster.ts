@@ -31,6 +31,7 @@ import { TestKubelet, waitForEvent } from '../../test/kubelet/kubelet.ts';
 import { NodeKubelet } from '../../test/kubelet/node-kubelet.ts';
 import type { GpuGroupSpec, LocalClusterSpec } from './cluster-config.ts';
 import { DemoWorkload } from './demo-workload.ts';
+import type { StatusSource } from './status.ts';
 import { SyntheticNode } from './synthetic-node.ts';
 
 export const DEMO_NAMESPACE = 'loadwise-demo';
@@ -142,6 +143,21 @@ export class LocalCluster {
 
   kubeConfig(user: string): KubeConfig {
     return kubeConfigFor(this.api.url, user);
+  }
+
+  /** What the status page reads from this cluster. */
+  statusSource(): StatusSource {
+    return {
+      apiServer: this.api.url,
+      kubeconfig: this.kubeconfigPath,
+      extender: this.extenderUrl,
+      kubeConfig: this.kubeConfig('status-page'),
+      nodes: () => this.nodes.map((n) => ({ name: n.name, simulated: n.simulated, agentUrl: n.agentUrl })),
+      counts: () => this.workload.counts,
+      decisions: () => this.workload.recentDecisions(),
+      podsByNode: () => this.workload.podsByNode(),
+      now: () => this.opts.clock.now(),
+    };
   }
 
   private async boot(): Promise<void> {

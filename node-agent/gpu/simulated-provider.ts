@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { type Static, Type } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
-import { parse } from 'yaml';
+import { parseYamlDocument } from '../../common/yaml-file.ts';
 import type { GpuDevice } from '../../contracts/index.ts';
 import type { GpuProvider, GpuSnapshot } from './provider.ts';
 
@@ -49,16 +49,7 @@ export function parseInventoryFile(
   node: string,
   origin = 'GPU inventory',
 ): { devices: GpuDevice[]; idle: number } {
-  let doc: unknown;
-  try {
-    doc = parse(text, { maxAliasCount: 10 });
-  } catch (err) {
-    throw new Error(`${origin}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (!validate(doc)) {
-    const e = validate.errors?.[0];
-    throw new Error(`${origin}: ${e?.instancePath || '/'} ${e?.message ?? 'is invalid'}`);
-  }
+  const doc = parseYamlDocument(text, validate, origin);
   const devices: GpuDevice[] = [];
   for (const group of doc.gpus) {
     for (let i = 0; i < group.count; i++) {

@@ -4,10 +4,9 @@
 // NodeKubelet) and the real agent as its own process (`node-agent/main.ts`, device plugin on); the
 // controller and the extender in-process; kube-scheduler's part played by hack/local's scheduleOne
 // over the extender's HTTP verbs.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, DiscoveryV1Api, type V1Pod } from '@kubernetes/client-node';
@@ -28,6 +27,8 @@ import { SchedulerApp } from '../../scheduler/app.ts';
 import type { NodeEntry } from '../../scheduler/node-index.ts';
 import { type TestCluster, openTestCluster } from '../apiserver/cluster.ts';
 import { TestKubelet } from '../kubelet/kubelet.ts';
+import { spawnWatched, type WatchedProcess } from '../support/process.ts';
+import { waitFor as waitForCondition } from '../support/wait.ts';
 import { NodeKubelet } from '../kubelet/node-kubelet.ts';
 import { FakeProc } from '../support/fake-proc.ts';
 // @ts-expect-error: a plain JavaScript module without type declarations
@@ -58,45 +59,18 @@ export async function removeAgentBundle(): Promise<void> {
   await rm(join(ROOT, `dist/e2e-${process.pid}`), { recursive: true, force: true });
 }
 
-export interface AgentProcess {
-  child: ChildProcess;
-  /** Every stdout line (JSON log lines) so far. */
-  lines: string[];
-  /** Resolves at the first log line (seen or to come) containing `text`; rejects if the process exits first. */
-  waitFor(text: string): Promise<string>;
-}
+export type AgentProcess = WatchedProcess;
 
 async function startAgentProcess(args: string[]): Promise<{ agent: AgentProcess; address: string }> {
   const entry = await agentEntry();
-  const child = spawn(process.execPath, [...(NODE_FLAGS['node-agent'] as string[]), entry, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const lines: string[] = [];
-  const stderr: string[] = [];
-  const waiters: { text: string; resolve: (line: string) => void }[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    lines.push(line);
-    for (const w of waiters.filter((w) => line.includes(w.text))) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(line);
-    }
-  });
-  const waitFor = (text: string) =>
-    new Promise<string>((resolve, reject) => {
-      const seen = lines.find((l) => l.includes(text));
-      if (seen) return resolve(seen);
-      waiters.push({ text, resolve });
-      child.once('exit', () =>
-        reject(new Error(`agent exited before logging "${text}":\n${[...lines, ...stderr].join('\n')}`)),
-      );
-    });
+  const agent = spawnWatched([...(NODE_FLAGS['node-agent'] as string[]), entry, ...args]);
+  const { child, waitFor } = agent;
   const listening = JSON.parse(await waitFor('node agent listening')) as { address?: string };
   if (!listening.address) {
     child.kill('SIGKILL');
     throw new Error('"node agent listening" carried no address');
   }
-  return { agent: { child, lines, waitFor }, address: listening.address };
+  return { agent, address: listening.address };
 }
 
 /** Every node: two 16 GiB GPUs. */
@@ -147,20 +121,13 @@ links:
 idleUtilization: 0.02
 `;
 
-/** Checks `condition` every 10 ms until it holds; for state that reaches us through another component's watch. */
-export async function waitFor(
+/** waitFor with this suite's default deadline (agents start and sync within it on a loaded CI box). */
+export function waitFor(
   condition: () => boolean | Promise<boolean>,
   what: string | (() => string),
   timeoutMs = 15_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline)
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`,
-      );
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  return waitForCondition(condition, what, timeoutMs);
 }
 
 export class E2eNode {
