@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeAssumeTime, decodeVgpuAssignment, encodeVgpuAssignment } from './vgpu-pod.ts';
+import {
+  acceptsGpuModel,
+  decodeAssumeTime,
+  decodeVgpuAssignment,
+  encodeVgpuAssignment,
+  gpuModelMatches,
+} from './vgpu-pod.ts';
 
 describe('vGPU pod annotations', () => {
   it('round-trips an assignment', () => {
@@ -44,5 +50,23 @@ describe('vGPU pod annotations', () => {
     assert.equal(decodeAssumeTime('1795000000123'), 1795000000123);
     for (const bad of [undefined, '', '-1', '1.5', '2026-11-22T06:00:00Z', '1e12'])
       assert.equal(decodeAssumeTime(bad), undefined);
+  });
+});
+
+describe('GPU model constraint', () => {
+  it('matches a short name against the product name nvidia-smi reports, as whole words', () => {
+    assert.ok(gpuModelMatches('A100', 'NVIDIA A100-SXM4-80GB'));
+    assert.ok(gpuModelMatches('a100-sxm4', 'NVIDIA A100-SXM4-80GB'));
+    assert.ok(gpuModelMatches('Tesla T4', 'Tesla T4'));
+    assert.ok(gpuModelMatches('T4', 'T4'));
+    assert.equal(gpuModelMatches('A10', 'NVIDIA A100-PCIE-40GB'), false);
+    assert.equal(gpuModelMatches('A10', 'A100'), false);
+    assert.equal(gpuModelMatches('V100M16', 'V100M32'), false);
+    assert.equal(gpuModelMatches('', 'T4'), false);
+  });
+  it('any listed model will do, and no list means any GPU', () => {
+    assert.ok(acceptsGpuModel(['H100', 'A100'], 'NVIDIA A100-SXM4-80GB'));
+    assert.equal(acceptsGpuModel(['H100'], 'NVIDIA A100-SXM4-80GB'), false);
+    assert.ok(acceptsGpuModel([], 'anything'));
   });
 });

@@ -11,6 +11,30 @@ export const VGPU_ALLOCATED_ANNOTATION = 'loadwise.io/vgpu-allocated';
 /** A pod's GPU model constraint, e.g. `A100|H100` (any of them; empty means any model). */
 export const GPU_MODEL_ANNOTATION = 'loadwise.io/gpu-model';
 
+function isAlphanumeric(c: string | undefined): boolean {
+  return c !== undefined && /[a-z0-9]/.test(c);
+}
+
+/**
+ * Does a GPU of product name `model` satisfy the wanted name? Case-insensitive, and the wanted
+ * name must stand as whole words in the product name: "A100" matches "NVIDIA A100-SXM4-80GB",
+ * "a100-sxm4" does too, but "A10" matches neither "A100" nor "NVIDIA A100-PCIE-40GB".
+ */
+export function gpuModelMatches(wanted: string, model: string): boolean {
+  const w = wanted.toLowerCase();
+  const m = model.toLowerCase();
+  if (w.length === 0) return false;
+  for (let i = m.indexOf(w); i >= 0; i = m.indexOf(w, i + 1)) {
+    if (!isAlphanumeric(m[i - 1]) && !isAlphanumeric(m[i + w.length])) return true;
+  }
+  return false;
+}
+
+/** Any of `wanted` (no constraint when empty). */
+export function acceptsGpuModel(wanted: readonly string[], model: string): boolean {
+  return wanted.length === 0 || wanted.some((w) => gpuModelMatches(w, model));
+}
+
 export const VGPU_ASSIGNMENT_VERSION = 1;
 /** Bounds that keep a hostile annotation from costing anything to read. */
 const MAX_ASSIGNMENT_BYTES = 16 * 1024;

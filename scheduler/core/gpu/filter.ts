@@ -2,6 +2,7 @@
 import { type GpuFleet } from './fleet.ts';
 import { type TaskRequest, TaskKind, taskKind } from './task.ts';
 import { GPU_MILLI } from './units.ts';
+import { acceptsGpuModel } from '../../../contracts/vgpu-pod.ts';
 
 export const Misfit = { None: 0, Cpu: 1, Memory: 2, NoGpu: 3, Model: 4, Share: 5, Whole: 6 } as const;
 export type Misfit = (typeof Misfit)[keyof typeof Misfit];
@@ -17,7 +18,7 @@ export interface PreparedTask {
 export function prepareTask(fleet: GpuFleet, task: TaskRequest): PreparedTask {
   const modelOk = new Uint8Array(fleet.models.length);
   fleet.models.forEach((m, i) => {
-    modelOk[i] = task.gpuModels.length === 0 || task.gpuModels.includes(m) ? 1 : 0;
+    modelOk[i] = acceptsGpuModel(task.gpuModels, m) ? 1 : 0;
   });
   return { task, kind: taskKind(task), modelOk };
 }

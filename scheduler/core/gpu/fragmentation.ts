@@ -11,6 +11,7 @@ import { type GpuFleet } from './fleet.ts';
 import { TaskKind } from './task.ts';
 import { GPU_MILLI } from './units.ts';
 import { type TargetShape } from './workload.ts';
+import { acceptsGpuModel } from '../../../contracts/vgpu-pod.ts';
 
 export class FragIndex {
   readonly fleet: GpuFleet;
@@ -50,7 +51,7 @@ export class FragIndex {
     this.modelOk = new Uint8Array(fleet.models.length * m);
     fleet.models.forEach((model, id) => {
       shapes.forEach((s, j) => {
-        this.modelOk[id * m + j] = s.gpuModels.length === 0 || s.gpuModels.includes(model) ? 1 : 0;
+        this.modelOk[id * m + j] = acceptsGpuModel(s.gpuModels, model) ? 1 : 0;
       });
     });
     this.below = new Int32Array(fleet.size * m);

@@ -22,6 +22,7 @@ import { FragIndex } from './fragmentation.ts';
 import { type TaskRequest, TaskKind, taskKind } from './task.ts';
 import { GPU_MILLI } from './units.ts';
 import { type TargetShape, targetWorkload } from './workload.ts';
+import { acceptsGpuModel } from '../../../contracts/vgpu-pod.ts';
 
 export interface PlacementOptions {
   /** Share of the seen tasks whose shapes make the target workload. */
@@ -119,7 +120,7 @@ export function modelPressure(fleet: GpuFleet, shapes: readonly TargetShape[]): 
     if (s.gpuModels.length === 0 || g === 0) continue;
     const accepted: number[] = [];
     fleet.models.forEach((m, i) => {
-      if (s.gpuModels.includes(m)) accepted.push(i);
+      if (acceptsGpuModel(s.gpuModels, m)) accepted.push(i);
     });
     for (const i of accepted) claim[i] = claim[i]! + (s.popularity * g) / accepted.length;
   }

@@ -1,5 +1,6 @@
 // What one task (pod) asks for, in the core's units.
 import { GPU_MILLI } from './units.ts';
+import { acceptsGpuModel } from '../../../contracts/vgpu-pod.ts';
 
 export interface TaskRequest {
   readonly cpuMilli: number;
@@ -45,5 +46,5 @@ export function parseGpuModels(spec: string): string[] {
 }
 
 export function acceptsModel(t: TaskRequest, model: string): boolean {
-  return t.gpuModels.length === 0 || t.gpuModels.includes(model);
+  return acceptsGpuModel(t.gpuModels, model);
 }

@@ -29,6 +29,7 @@ import {
 } from '../gpu/index.ts';
 import { bestLinked, type GpuUse } from './fit.ts';
 import type { ContainerGpuRequest, PodGpuRequest } from './request.ts';
+import { acceptsGpuModel } from '../../../contracts/vgpu-pod.ts';
 
 /** The core's task for one container: GPU count × per-GPU milli and the model constraint (no CPU, see above). */
 export function containerTask(c: ContainerGpuRequest, models: readonly string[]): TaskRequest {
@@ -59,7 +60,7 @@ export interface FgdNode {
 
 const UNBOUNDED = Number.MAX_SAFE_INTEGER;
 
-const accepts = (models: readonly string[], model: string) => models.length === 0 || models.includes(model);
+const accepts = acceptsGpuModel;
 
 /**
  * The candidates' usable GPUs (healthy, not MIG: what fitPod may use), node after node: device,

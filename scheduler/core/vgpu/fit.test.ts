@@ -120,6 +120,21 @@ describe('fitPod', () => {
     );
   });
 
+  it('a short model name in the constraint matches the product name nvidia-smi reports', () => {
+    const devices = [...gpus(1, 'NVIDIA A10'), ...gpus(1, 'NVIDIA A100-SXM4-80GB')].map((d, index) => ({
+      ...d,
+      index,
+    }));
+    const fit = fitPod(free(devices), request([{ 'loadwise.io/vgpu-core': '10' }], 'A100'), 'binpack');
+    assert.ok(fit.ok);
+    assert.deepEqual(
+      Object.values(fit.containers)
+        .flat()
+        .map((s) => s.index),
+      [1],
+    );
+  });
+
   it('places several containers of one pod without reusing what the first took', () => {
     const fit = fitPod(
       free(gpus(2), [60, 100]),

@@ -4,6 +4,7 @@
 // (fgd.ts); here, where only the fit matters, it places as binpack does.
 import type { GpuDevice, GpuShare } from '../../../contracts/index.ts';
 import type { PodGpuRequest } from './request.ts';
+import { acceptsGpuModel } from '../../../contracts/vgpu-pod.ts';
 
 /** How vGPU pods are scored and their shares placed: see README (scheduler) and fgd.ts. */
 export type GpuPolicy = 'fgd' | 'binpack' | 'spread';
@@ -74,7 +75,7 @@ export function fitPod(gpus: readonly GpuFree[], request: PodGpuRequest, policy:
   const usable: GpuFree[] = [];
   for (const g of gpus) {
     if (!g.device.healthy || g.device.mig) continue;
-    if (request.models.length > 0 && !request.models.includes(g.device.model)) continue;
+    if (!acceptsGpuModel(request.models, g.device.model)) continue;
     usable.push({ device: g.device, core: g.core, memoryMiB: g.memoryMiB });
   }
   if (usable.length === 0) {
