@@ -106,6 +106,13 @@ describe('npm start', () => {
     assert.match(stderr, /broken\.yaml: \/workload\/maxPods must be integer/);
   });
 
+  it('--kubeconfig names a file that is not there: one clear line and exit code 1, nothing started', async () => {
+    const { code, stdout, stderr } = await run(['--kubeconfig', join(dir, 'missing.kubeconfig')]).done;
+    assert.equal(code, 1);
+    assert.match(stderr, /--kubeconfig .*missing\.kubeconfig: no such file/);
+    assert.doesNotMatch(stdout, /started/);
+  });
+
   it('prints the status page URL, serves it, and stops cleanly on Ctrl-C', async () => {
     const path = join(dir, 'tiny.yaml');
     await writeFile(path, CONFIG);
