@@ -6,18 +6,15 @@ import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import {
   decodeVgpuAssignment,
-  encodeFraction,
-  encodeGpuInventory,
   encodeVgpuAssignment,
   type ExtenderFilterResult,
-  GPU_INVENTORY_ANNOTATION,
   type HostPriorityList,
   VGPU_ASSIGNMENT_ANNOTATION,
   VGPU_ASSUME_TIME_ANNOTATION,
 } from '../contracts/index.ts';
 import { ManualClock } from '../common/clock.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { startTestExtender } from '../test/support/extender.ts';
+import { gpuNodeFixture, startTestExtender, vgpuPodFixture } from '../test/support/extender.ts';
 import type { SchedulerApp } from './app.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -39,39 +36,8 @@ describe('extender with --gpu-policy fgd', () => {
   let holey = '';
   let whole = '';
 
-  const gpuNode = (name: string): V1Node => ({
-    metadata: {
-      name,
-      annotations: {
-        'loadwise.io/cpu_usage_avg_5m': encodeFraction(0.2, NOW - 60_000),
-        [GPU_INVENTORY_ANNOTATION]: encodeGpuInventory({
-          gpus: [0, 1].map((i) => ({
-            index: i,
-            uuid: `GPU-${name}-${i}`,
-            model: 'A100',
-            memoryMiB: 81920,
-            mig: false,
-            healthy: true,
-            links: [],
-          })),
-        }),
-      },
-    },
-    status: { allocatable: { cpu: '64', memory: '256Gi' } },
-  });
-
-  const gpuPod = (name: string, vgpuCore: string): V1Pod => ({
-    metadata: { name, namespace: cluster.namespace, uid: `uid-${name}` },
-    spec: {
-      containers: [
-        {
-          name: 'main',
-          image: 'cuda',
-          resources: { limits: { 'loadwise.io/vgpu-core': vgpuCore, 'loadwise.io/vgpu-memory': '16' } },
-        },
-      ],
-    },
-  });
+  const gpuNode = (name: string): V1Node => gpuNodeFixture(name, 2, NOW);
+  const gpuPod = (name: string, vgpuCore: string): V1Pod => vgpuPodFixture(cluster.namespace, name, vgpuCore);
 
   /** A running pod on `node` holding `shares`, as an earlier bind recorded it. */
   const holder = (name: string, node: string, index: number, vgpuCore: number): V1Pod => ({

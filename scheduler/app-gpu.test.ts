@@ -5,17 +5,14 @@ import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import {
   decodeVgpuAssignment,
-  encodeFraction,
-  encodeGpuInventory,
   type ExtenderFilterResult,
-  GPU_INVENTORY_ANNOTATION,
   type HostPriorityList,
   VGPU_ASSIGNMENT_ANNOTATION,
   VGPU_ASSUME_TIME_ANNOTATION,
 } from '../contracts/index.ts';
 import { ManualClock } from '../common/clock.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { startTestExtender } from '../test/support/extender.ts';
+import { gpuNodeFixture, startTestExtender, vgpuPodFixture } from '../test/support/extender.ts';
 import type { SchedulerApp } from './app.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -34,44 +31,9 @@ describe('extender with vGPU pods', () => {
   let base = '';
   const nodes: string[] = [];
 
-  const gpuNode = (name: string): V1Node => ({
-    metadata: {
-      name,
-      annotations: {
-        'loadwise.io/cpu_usage_avg_5m': encodeFraction(0.2, NOW - 60_000),
-        [GPU_INVENTORY_ANNOTATION]: encodeGpuInventory({
-          gpus: [0, 1, 2, 3].map((i) => ({
-            index: i,
-            uuid: `GPU-${name}-${i}`,
-            model: 'A100',
-            memoryMiB: 81920,
-            mig: false,
-            healthy: true,
-            links: [],
-          })),
-        }),
-      },
-    },
-    status: { allocatable: { cpu: '64', memory: '256Gi' } },
-  });
-
-  const gpuPod = (name: string, core: string, model?: string): V1Pod => ({
-    metadata: {
-      name,
-      namespace: cluster.namespace,
-      uid: `uid-${name}`,
-      annotations: model ? { 'loadwise.io/gpu-model': model } : {},
-    },
-    spec: {
-      containers: [
-        {
-          name: 'main',
-          image: 'cuda',
-          resources: { limits: { 'loadwise.io/vgpu-core': core, 'loadwise.io/vgpu-memory': '16' } },
-        },
-      ],
-    },
-  });
+  const gpuNode = (name: string): V1Node => gpuNodeFixture(name, 4, NOW);
+  const gpuPod = (name: string, core: string, model?: string): V1Pod =>
+    vgpuPodFixture(cluster.namespace, name, core, model);
 
   const post = async <T>(path: string, body: unknown): Promise<T> => {
     const res = await fetch(`${base}${path}`, {

@@ -1,10 +1,20 @@
 // The extender as an integration test runs it: in-process, against the test cluster, its caches
 // synced, listening on loopback.
 import assert from 'node:assert/strict';
+import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../common/clock.ts';
 import { createLogger } from '../../common/log.ts';
 import { parsePolicy } from '../../common/policy.ts';
 import { SchedulerApp } from '../../scheduler/app.ts';
+import {
+  encodeFraction,
+  encodeGpuInventory,
+  figureAnnotationKey,
+  GPU_INVENTORY_ANNOTATION,
+  GPU_MODEL_ANNOTATION,
+  VGPU_CORE_RESOURCE,
+  VGPU_MEMORY_RESOURCE,
+} from '../../contracts/index.ts';
 import type { TestCluster } from '../apiserver/cluster.ts';
 
 export async function startTestExtender(
@@ -25,4 +35,49 @@ export async function startTestExtender(
   app.start();
   await app.waitForSync(AbortSignal.timeout(10_000));
   return { app, base: await app.listen('127.0.0.1', 0) };
+}
+
+/** A GPU node as the controller leaves it: a fresh CPU figure and `gpus` 80 GB A100s in its inventory. */
+export function gpuNodeFixture(name: string, gpus: number, nowMs: number, cpu = 0.2): V1Node {
+  return {
+    metadata: {
+      name,
+      annotations: {
+        [figureAnnotationKey('cpu_usage_avg_5m')]: encodeFraction(cpu, nowMs - 60_000),
+        [GPU_INVENTORY_ANNOTATION]: encodeGpuInventory({
+          gpus: Array.from({ length: gpus }, (_, i) => ({
+            index: i,
+            uuid: `GPU-${name}-${i}`,
+            model: 'A100',
+            memoryMiB: 81920,
+            mig: false,
+            healthy: true,
+            links: [],
+          })),
+        }),
+      },
+    },
+    status: { allocatable: { cpu: '64', memory: '256Gi' } },
+  };
+}
+
+/** A pending pod with one container asking `vgpuCore` and 16 vgpu-memory units (4 GiB). */
+export function vgpuPodFixture(namespace: string, name: string, vgpuCore: string, model?: string): V1Pod {
+  return {
+    metadata: {
+      name,
+      namespace,
+      uid: `uid-${name}`,
+      annotations: model ? { [GPU_MODEL_ANNOTATION]: model } : {},
+    },
+    spec: {
+      containers: [
+        {
+          name: 'main',
+          image: 'cuda',
+          resources: { limits: { [VGPU_CORE_RESOURCE]: vgpuCore, [VGPU_MEMORY_RESOURCE]: '16' } },
+        },
+      ],
+    },
+  };
 }
