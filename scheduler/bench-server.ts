@@ -22,6 +22,8 @@ import { NodeIndex } from './node-index.ts';
 import { rulesFromPolicy } from './policy-rules.ts';
 import { createExtenderServer } from './server.ts';
 import { readFileSync } from 'node:fs';
+import { BENCH_POD, BENCH_VGPU_POD } from './bench-pods.ts';
+import type { GpuPolicy } from './core/vgpu/fit.ts';
 
 const count = Number(process.argv[2] ?? 5000);
 const now = Date.UTC(2026, 10, 22, 12);
@@ -78,28 +80,21 @@ for (let i = 0; i < count; i++) {
 const recent = new RecentBindings(10 * 60_000);
 const metrics = new ExtenderMetrics();
 const logger = createLogger({ level: 'silent', name: 'bench' });
-const extender = new Extender({
-  nodes,
-  recent,
-  clock,
-  rules: () => rules,
-  bindPod: async () => {},
-  events: metrics,
-  logger,
-  gpu: { ledger, policy: 'binpack', annotatePod: async () => {} },
-});
+const extenderWith = (policy: GpuPolicy) =>
+  new Extender({
+    nodes,
+    recent,
+    clock,
+    rules: () => rules,
+    bindPod: async () => {},
+    events: metrics,
+    logger,
+    gpu: { ledger, policy, annotatePod: async () => {} },
+  });
+const extender = extenderWith('binpack');
 // fgd measures against the requests seen lately: a full ring of a plausible mix (shares of a
 // quarter, 40 %, half and three quarters of a GPU; one and two whole GPUs).
-const fgdExtender = new Extender({
-  nodes,
-  recent,
-  clock,
-  rules: () => rules,
-  bindPod: async () => {},
-  events: metrics,
-  logger,
-  gpu: { ledger, policy: 'fgd', annotatePod: async () => {} },
-});
+const fgdExtender = extenderWith('fgd');
 const mixCores = [25, 25, 25, 25, 40, 40, 50, 50, 75, 100, 200];
 for (let i = 0; i < fgdExtender.mix.capacity; i++) {
   const core = mixCores[i % mixCores.length]!;
@@ -109,10 +104,7 @@ for (let i = 0; i < fgdExtender.mix.capacity; i++) {
   });
 }
 // The verbs alone, in this process: what a call costs before HTTP and JSON.
-const pod = {
-  metadata: { name: 'bench', namespace: 'default', uid: 'u-bench' },
-  spec: { containers: [{ name: 'c', image: 'i', resources: { requests: { cpu: '2', memory: '4Gi' } } }] },
-};
+const pod = BENCH_POD;
 const names = Array.from({ length: 500 }, (_, i) => `node-${(i * 7) % count}`);
 const inProcess = (fn: () => unknown): number => {
   for (let i = 0; i < 200; i++) fn();
@@ -122,21 +114,7 @@ const inProcess = (fn: () => unknown): number => {
 };
 const filterMs = inProcess(() => extender.filter({ Pod: pod, NodeNames: names }));
 const prioritizeMs = inProcess(() => extender.prioritize({ Pod: pod, NodeNames: names }));
-const vgpuPod = {
-  metadata: { name: 'bench-gpu', namespace: 'default', uid: 'u-bench-gpu' },
-  spec: {
-    containers: [
-      {
-        name: 'c',
-        image: 'i',
-        resources: {
-          requests: { cpu: '2', memory: '4Gi' },
-          limits: { 'loadwise.io/vgpu-core': '40', 'loadwise.io/vgpu-memory': '32' },
-        },
-      },
-    ],
-  },
-};
+const vgpuPod = BENCH_VGPU_POD;
 const gpuPrioritizeMs = inProcess(() => extender.prioritize({ Pod: vgpuPod, NodeNames: names }));
 const fgdPrioritizeMs = inProcess(() => fgdExtender.prioritize({ Pod: vgpuPod, NodeNames: names }));
 

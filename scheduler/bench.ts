@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 // @ts-expect-error: a plain ESM build script without type declarations.
 import { bundle } from '../hack/build.mjs';
 import { fmt, type LatencySummary, mb, summarise, table } from '../hack/bench/stats.ts';
+import { BENCH_POD, BENCH_VGPU_POD } from './bench-pods.ts';
 
 const NODES = 5000;
 const CALLS = 2000;
@@ -34,25 +35,8 @@ function nodeObject(i: number) {
   };
 }
 
-const pod = {
-  metadata: { name: 'bench', namespace: 'default', uid: 'u-bench' },
-  spec: { containers: [{ name: 'c', image: 'i', resources: { requests: { cpu: '2', memory: '4Gi' } } }] },
-};
-const vgpuPod = {
-  metadata: { name: 'bench-gpu', namespace: 'default', uid: 'u-bench-gpu' },
-  spec: {
-    containers: [
-      {
-        name: 'c',
-        image: 'i',
-        resources: {
-          requests: { cpu: '2', memory: '4Gi' },
-          limits: { 'loadwise.io/vgpu-core': '40', 'loadwise.io/vgpu-memory': '32' },
-        },
-      },
-    ],
-  },
-};
+const pod = BENCH_POD;
+const vgpuPod = BENCH_VGPU_POD;
 
 async function drive(
   base: string,
