@@ -6,7 +6,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { formatRfc3339 } from '../contracts/time.ts';
-import { ApiServerDouble } from '../test/apiserver/server.ts';
+import { ApiServerDouble } from '../hack/local/cluster/apiserver/server.ts';
 
 export const AGENT_HOSTS = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 

@@ -10,7 +10,7 @@ import { ManualClock } from '../common/clock.ts';
 import { createLogger } from '../common/log.ts';
 import { parsePolicy } from '../common/policy.ts';
 import { CONTROLLER_METRICS } from '../contracts/controller.ts';
-import { kubeConfigFor } from '../test/apiserver/kubeconfig.ts';
+import { kubeConfigFor } from '../hack/local/cluster/apiserver/kubeconfig.ts';
 import { AGENT_HOSTS } from './bench-cluster.ts';
 import { Controller } from './controller.ts';
 import { ControllerMetrics } from './metrics.ts';

@@ -6,7 +6,7 @@ import type { ErrorBody } from '../common/http.ts';
 import { createLogger } from '../common/log.ts';
 import { AGENT_METRICS, type Statistics } from '../contracts/index.ts';
 import { parseStatistics } from '../contracts/statistics-parser.ts';
-import { FakeProc } from '../test/support/fake-proc.ts';
+import { FakeProc } from '../hack/local/cluster/fake-proc.ts';
 import { NodeAgent } from './agent.ts';
 
 const T0 = Date.UTC(2026, 10, 22, 6, 0, 0);

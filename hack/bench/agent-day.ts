@@ -9,7 +9,7 @@ import { NodeAgent } from '../../node-agent/agent.ts';
 import { NodeSampler } from '../../node-agent/sampler.ts';
 import { readFigures } from '../../node-agent/statistics.ts';
 import { WindowedSeries } from '../../node-agent/windowed-series.ts';
-import { FakeProc } from '../../test/support/fake-proc.ts';
+import { FakeProc } from '../local/cluster/fake-proc.ts';
 
 export interface DayReport {
   address: string;

@@ -25,10 +25,10 @@ import {
 import { type NodeAgentApp, startNodeAgent } from '../../node-agent/app.ts';
 import { nvidiaSmiWorks } from '../../node-agent/gpu/choose.ts';
 import { SchedulerApp } from '../../scheduler/app.ts';
-import { ApiServerDouble } from '../../test/apiserver/server.ts';
-import { kubeConfigFor, writeKubeconfig } from '../../test/apiserver/kubeconfig.ts';
-import { TestKubelet, waitForEvent } from '../../test/kubelet/kubelet.ts';
-import { NodeKubelet } from '../../test/kubelet/node-kubelet.ts';
+import { ApiServerDouble } from './cluster/apiserver/server.ts';
+import { kubeConfigFor, writeKubeconfig } from './cluster/apiserver/kubeconfig.ts';
+import { TestKubelet, waitForEvent } from './cluster/kubelet/kubelet.ts';
+import { NodeKubelet } from './cluster/kubelet/node-kubelet.ts';
 import type { GpuGroupSpec, LocalClusterSpec } from './cluster-config.ts';
 import { DemoWorkload } from './demo-workload.ts';
 import type { StatusSource } from './status.ts';

@@ -1,7 +1,7 @@
 // A simulated node's /proc: CPU use follows a slow wave plus what the demo pods placed on it keep
 // busy, and memory follows the pods' requests. The agent reads it through --proc-path exactly as it
 // reads a host's /proc, so every figure downstream is computed by the real sampler.
-import { FakeProc } from '../../test/support/fake-proc.ts';
+import { FakeProc } from './cluster/fake-proc.ts';
 import type { SimNodeSpec } from './cluster-config.ts';
 
 /** USER_HZ: the kernel counts /proc/stat in hundredths of a second per CPU. */

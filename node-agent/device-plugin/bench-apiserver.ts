@@ -1,8 +1,8 @@
 // The benchmark's API server: the double in a process of its own, so its work (serving the PATCH,
 // fanning out watch events) is not billed to the plugin being measured, as in a real cluster.
 // Usage: tsx bench-apiserver.ts KUBECONFIG_PATH   → prints "ready" once the kubeconfig is written.
-import { writeKubeconfig } from '../../test/apiserver/kubeconfig.ts';
-import { ApiServerDouble } from '../../test/apiserver/server.ts';
+import { writeKubeconfig } from '../../hack/local/cluster/apiserver/kubeconfig.ts';
+import { ApiServerDouble } from '../../hack/local/cluster/apiserver/server.ts';
 
 const path = process.argv[2];
 if (!path) throw new Error('usage: bench-apiserver.ts KUBECONFIG_PATH');

@@ -16,7 +16,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { ReflectorEvent } from '../../common/reflector.ts';
 import { type LatencySummary, summarise, table } from '../../hack/bench/stats.ts';
 import { REAL_CLUSTER_ENV } from '../../test/apiserver/cluster.ts';
-import { waitForEvent } from '../../test/kubelet/kubelet.ts';
+import { waitForEvent } from '../../hack/local/cluster/kubelet/kubelet.ts';
 import { CORE, Rig } from '../../test/kubelet/rig.ts';
 import type { DevicePlugin } from './plugin.ts';
 

@@ -21,7 +21,7 @@ import {
   vgpuMemoryLimitEnv,
 } from '../../contracts/vgpu-config.ts';
 import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
-import { AllocateError, waitForEvent } from '../../test/kubelet/kubelet.ts';
+import { AllocateError, waitForEvent } from '../../hack/local/cluster/kubelet/kubelet.ts';
 import { CORE, MEMORY, Rig, gpuUuid } from '../../test/kubelet/rig.ts';
 import { CHECKPOINT_FILE } from './checkpoint.ts';
 import type { DevicePlugin } from './plugin.ts';

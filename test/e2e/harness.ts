@@ -26,11 +26,11 @@ import { type SchedulingDecision, scheduleOne } from '../../hack/local/schedulin
 import { SchedulerApp } from '../../scheduler/app.ts';
 import type { NodeEntry } from '../../scheduler/node-index.ts';
 import { type TestCluster, openTestCluster } from '../apiserver/cluster.ts';
-import { TestKubelet } from '../kubelet/kubelet.ts';
+import { TestKubelet } from '../../hack/local/cluster/kubelet/kubelet.ts';
 import { spawnWatched, type WatchedProcess } from '../support/process.ts';
 import { waitFor as waitForCondition } from '../support/wait.ts';
-import { NodeKubelet } from '../kubelet/node-kubelet.ts';
-import { FakeProc } from '../support/fake-proc.ts';
+import { NodeKubelet } from '../../hack/local/cluster/kubelet/node-kubelet.ts';
+import { FakeProc } from '../../hack/local/cluster/fake-proc.ts';
 // @ts-expect-error: a plain JavaScript module without type declarations
 import { NODE_FLAGS, bundle } from '../../hack/build.mjs';
 

@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { formatRfc3339 } from '../../contracts/time.ts';
+import { formatRfc3339 } from '../../../../contracts/time.ts';
 import {
   type Json,
   type JsonObject,

@@ -14,7 +14,7 @@ import {
   type ServerUnaryCall,
   status,
 } from '@grpc/grpc-js';
-import { DEVICE_HEALTHY, DEVICE_PLUGIN_API_VERSION, KUBELET_SOCKET } from '../../contracts/device-plugin.ts';
+import { DEVICE_HEALTHY, DEVICE_PLUGIN_API_VERSION, KUBELET_SOCKET } from '../../../../contracts/device-plugin.ts';
 import {
   type AllocateResponse,
   type ContainerAllocateResponse,
@@ -27,7 +27,7 @@ import {
   devicepluginApi,
   insecure,
   unixTarget,
-} from '../../node-agent/device-plugin/proto.ts';
+} from '../../../../node-agent/device-plugin/proto.ts';
 
 const CALL_DEADLINE_MS = 5000;
 

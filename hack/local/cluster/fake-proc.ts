@@ -3,7 +3,7 @@
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CPU_FIELDS } from '../../node-agent/proc-stat.ts';
+import { CPU_FIELDS } from '../../../node-agent/proc-stat.ts';
 
 /** Columns of the aggregate cpu line (USER_HZ ticks), named as the kernel orders them. */
 export type CpuTicks = Record<(typeof CPU_FIELDS)[number], number>;

@@ -25,12 +25,12 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { apiStatus, errorMessage, requestOptions } from '../../common/kube.ts';
-import { createLogger, type Logger } from '../../common/log.ts';
-import { parseQuantity } from '../../common/quantity.ts';
-import { Reflector } from '../../common/reflector.ts';
-import { VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE } from '../../contracts/resources.ts';
-import type { ContainerAllocateResponse } from '../../node-agent/device-plugin/proto.ts';
+import { apiStatus, errorMessage, requestOptions } from '../../../../common/kube.ts';
+import { createLogger, type Logger } from '../../../../common/log.ts';
+import { parseQuantity } from '../../../../common/quantity.ts';
+import { Reflector } from '../../../../common/reflector.ts';
+import { VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE } from '../../../../contracts/resources.ts';
+import type { ContainerAllocateResponse } from '../../../../node-agent/device-plugin/proto.ts';
 import type { TestKubelet } from './kubelet.ts';
 
 /** The resources this kubelet asks the device plugin for, in the order it asks. */
