@@ -14,7 +14,9 @@ import {
   mergePatch,
   strategicMergePatch,
 } from './patch.ts';
+import { discovery } from './discovery.ts';
 import { type ResourceType, apiVersionOf, findResource, resourceId } from './resources.ts';
+import { toTable, wantsTable } from './tables.ts';
 import { type Matcher, fieldSelector, labelSelector } from './selectors.ts';
 
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete';
@@ -320,6 +322,12 @@ export class ApiServerDouble {
       });
       return;
     }
+    const accept = String(req.headers.accept ?? '');
+    const found = req.method === 'GET' ? discovery(url.pathname, accept, req.headers.host ?? '') : undefined;
+    if (found) {
+      this.send(res, 200, found.body, found.contentType);
+      return;
+    }
     const route = this.route(req.method ?? 'GET', url);
     const record: RequestRecord = {
       verb: route.verb,
@@ -361,15 +369,25 @@ export class ApiServerDouble {
       const type = route.type!;
       const body = ['POST', 'PUT', 'PATCH'].includes(req.method ?? '') ? await readBody(req) : undefined;
       switch (route.verb) {
-        case 'list':
-          this.send(res, 200, this.list(type, route.namespace, url.searchParams));
+        case 'list': {
+          const list = this.list(type, route.namespace, url.searchParams);
+          if (!wantsTable(accept)) this.send(res, 200, list);
+          else {
+            const items = list.items as JsonObject[];
+            const table = toTable(type, items, list.metadata as JsonObject, includeOf(url), Date.now());
+            this.send(res, 200, table);
+          }
           return;
+        }
         case 'watch':
           this.watch(type, route.namespace, url.searchParams, res);
           return;
-        case 'get':
-          this.send(res, 200, this.get(type, route.namespace, route.name, route.subresource));
+        case 'get': {
+          const object = this.get(type, route.namespace, route.name, route.subresource);
+          if (!wantsTable(accept)) this.send(res, 200, object);
+          else this.send(res, 200, toTable(type, [object], {}, includeOf(url), Date.now()));
           return;
+        }
         case 'create':
           if (route.subresource === 'binding' || (type.plural === 'pods' && route.bindingCollection)) {
             this.send(res, 201, this.bind(route.namespace, route.name, parseJson(body!)));
@@ -990,11 +1008,21 @@ export class ApiServerDouble {
       this.requests.splice(0, this.requests.length >> 1);
   }
 
-  private send(res: ServerResponse, code: number, body: Json): void {
+  private send(res: ServerResponse, code: number, body: Json, contentType = 'application/json'): void {
     const text = JSON.stringify(body);
-    res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    // Vary: Accept because the same path answers JSON, a Table or aggregated discovery.
+    res.writeHead(code, {
+      'content-type': contentType,
+      'content-length': Buffer.byteLength(text),
+      vary: 'Accept',
+    });
     res.end(text);
   }
+}
+
+/** The Table's includeObject parameter (Metadata, Object or None). */
+function includeOf(url: URL): string | null {
+  return url.searchParams.get('includeObject');
 }
 
 function keyOf(type: ResourceType, object: JsonObject): string {
