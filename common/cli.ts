@@ -46,10 +46,13 @@ export function parseLogLevel(text: string): string {
   return text;
 }
 
-/** `--listen HOST:PORT`, defaulting to all interfaces on `port`. */
-export function listenOption(port: number, what: string): Option {
+/**
+ * `--listen HOST:PORT`, defaulting to `host` (all interfaces unless told: a component in a Pod must
+ * be reachable; a developer's page should pass 127.0.0.1) on `port`.
+ */
+export function listenOption(port: number, what: string, host = '0.0.0.0'): Option {
   return new Option('--listen <host:port>', `address for ${what}`)
-    .default(parseListen(`0.0.0.0:${port}`), `0.0.0.0:${port}`)
+    .default(parseListen(`${host}:${port}`), `${host}:${port}`)
     .argParser(parseListen);
 }
 

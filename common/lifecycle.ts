@@ -4,7 +4,16 @@ import type { Logger } from './log.ts';
 
 export const SHUTDOWN_GRACE_MS = 1500;
 
-export function exitOnSignals(logger: Logger, stop: () => Promise<void>, graceMs = SHUTDOWN_GRACE_MS): void {
+/**
+ * `stop` gets the signal that asked for it; `onTimeout` runs when the grace period ran out first
+ * (a last word before the forced exit).
+ */
+export function exitOnSignals(
+  logger: Logger,
+  stop: (signal: NodeJS.Signals) => Promise<void>,
+  graceMs = SHUTDOWN_GRACE_MS,
+  onTimeout: (signal: NodeJS.Signals) => void = () => undefined,
+): void {
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -12,9 +21,10 @@ export function exitOnSignals(logger: Logger, stop: () => Promise<void>, graceMs
     logger.info({ signal }, 'shutting down');
     setTimeout(() => {
       logger.warn('did not close in time; exiting anyway');
+      onTimeout(signal);
       process.exit(0);
     }, graceMs).unref();
-    stop().then(
+    stop(signal).then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err }, 'error while closing');

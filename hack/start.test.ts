@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createInterface } from 'node:readline';
@@ -136,5 +136,35 @@ describe('npm start', () => {
     started.kill('SIGINT');
     const { code } = await started.done;
     assert.equal(code, 0);
+  });
+
+  it('without --listen the page is on 127.0.0.1:8080 only: another machine on the network is refused', async (t) => {
+    const path = join(dir, 'tiny.yaml');
+    await writeFile(path, CONFIG);
+    const started = run(['--config', path, '--agent-port', String(await freePort())]);
+    t.after(() => started.kill('SIGKILL'));
+    const url = (await started.line(/status page\s+(http:\/\/\S+)/))?.[1];
+    if (!url) {
+      const { stderr } = await started.done;
+      if (/127\.0\.0\.1:8080: .*EADDRINUSE/.test(stderr)) return t.skip('port 8080 is taken on this machine');
+      assert.fail(`no status page URL printed: ${stderr}`);
+    }
+    assert.equal(url, 'http://127.0.0.1:8080/');
+    assert.equal((await fetch(`${url}api/status`)).status, 200);
+    // The attack: reach the page through this machine's network address, as a neighbour would.
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    if (external) {
+      await assert.rejects(
+        fetch(`http://${external}:8080/api/status`),
+        (err: Error & { cause?: { code?: string } }) => {
+          assert.equal(err.cause?.code, 'ECONNREFUSED');
+          return true;
+        },
+      );
+    } else t.diagnostic('no non-loopback IPv4 address here: only the bound address was checked');
+    started.kill('SIGTERM');
+    assert.equal((await started.done).code, 0);
   });
 });

@@ -11,6 +11,13 @@ import { createLogger } from '../common/log.ts';
 import { DEFAULT_POLICY_PATH, loadPolicyFile } from '../common/policy.ts';
 import { AGENT_DEFAULT_PORT } from '../contracts/agent-api.ts';
 import type { LocalCluster as LocalClusterType } from './local/local-cluster.ts';
+import { stopSummary } from './local/stop-summary.ts';
+
+/**
+ * How long the local mode may take to close every part after a signal before it exits anyway:
+ * under the 5 s a user (or a supervisor) waits, above what a loaded laptop needs.
+ */
+const LOCAL_STOP_GRACE_MS = 4000;
 
 const program = new Command()
   .name('loadwise-start')
@@ -29,7 +36,11 @@ const program = new Command()
       DEFAULT_POLICY_PATH,
     ),
   )
-  .addOption(listenOption(8080, 'the status page'))
+  // Loopback by default: the page shows the cluster's kubeconfig path and the extender's address,
+  // and nothing on it is meant for the network. `--listen 0.0.0.0:8080` exposes it on purpose.
+  .addOption(
+    listenOption(8080, 'the status page (this machine only unless you name another address)', '127.0.0.1'),
+  )
   .addOption(
     new Option('--agent-port <port>', "port of every node's agent (each on its own 127.0.0.x address)")
       .default(AGENT_DEFAULT_PORT)
@@ -120,11 +131,22 @@ async function runLocal(): Promise<void> {
       `cannot serve the status page on ${opts.listen.host}:${opts.listen.port}: ${(err as Error).message}`,
     );
   }
+  const startedAt = Date.now();
+  const summary = (reason: string, leftBehind?: string) =>
+    stopSummary({ reason, elapsedMs: Date.now() - startedAt, counts: cluster.workload.counts, leftBehind });
   const stop = async () => {
     await status.close();
     await cluster.stop();
   };
-  exitOnSignals(logger, stop);
+  exitOnSignals(
+    logger,
+    async (signal) => {
+      await stop();
+      process.stdout.write(summary(signal));
+    },
+    LOCAL_STOP_GRACE_MS,
+    (signal) => process.stdout.write(summary(signal, cluster.dir)),
+  );
   const lines = [
     '',
     `  status page     ${page}/`,
@@ -143,9 +165,7 @@ async function runLocal(): Promise<void> {
   if (opts.duration !== undefined) {
     setTimeout(() => {
       void stop().then(() => {
-        process.stdout.write(
-          `stopped after ${opts.duration! / 1000}s: ${JSON.stringify(cluster.workload.counts)}\n`,
-        );
+        process.stdout.write(summary('--duration'));
         process.exit(0);
       });
     }, opts.duration);
@@ -193,7 +213,7 @@ async function runAgainstCluster(kubeconfig: string): Promise<void> {
     children.push(child);
     process.stdout.write(`started ${name}: node ${args.slice(2).join(' ')}\n`);
   }
-  exitOnSignals(logger, async () => {
+  exitOnSignals(logger, async (signal) => {
     stopping = true;
     await Promise.all(
       children.map(
@@ -205,5 +225,6 @@ async function runAgainstCluster(kubeconfig: string): Promise<void> {
           }),
       ),
     );
+    process.stdout.write(`loadwise stopped (${signal}): agent, controller and extender exited\n`);
   });
 }

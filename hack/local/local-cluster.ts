@@ -124,7 +124,8 @@ export class LocalCluster {
   controller!: Controller;
   extender!: SchedulerApp;
   workload!: DemoWorkload;
-  private dir = '';
+  /** The temporary folder (kubeconfig, sockets, checkpoints); stop() removes it. */
+  dir = '';
   private ticker: NodeJS.Timeout | undefined;
 
   private constructor(private readonly opts: LocalClusterOptions) {}
