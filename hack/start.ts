@@ -87,13 +87,19 @@ if (opts.kubeconfig !== undefined) await runAgainstCluster(opts.kubeconfig);
 else await runLocal();
 
 async function runLocal(): Promise<void> {
-  const [{ loadLocalCluster }, { LocalCluster }, { createStatusServer }, { gatherStatus }] =
-    await Promise.all([
-      import('./local/cluster-config.ts'),
-      import('./local/local-cluster.ts'),
-      import('./local/status-page.ts'),
-      import('./local/status.ts'),
-    ]);
+  const [
+    { loadLocalCluster },
+    { LocalCluster },
+    { createStatusServer },
+    { gatherStatus },
+    { StatusHistory, sampleInto },
+  ] = await Promise.all([
+    import('./local/cluster-config.ts'),
+    import('./local/local-cluster.ts'),
+    import('./local/status-page.ts'),
+    import('./local/status.ts'),
+    import('./local/status-history.ts'),
+  ]);
   let spec;
   try {
     spec = await loadLocalCluster(opts.config);
@@ -118,14 +124,18 @@ async function runLocal(): Promise<void> {
   } catch (err) {
     fail(`cannot start the local cluster: ${(err as Error).message}`);
   }
+  const history = new StatusHistory(systemClock);
+  const stopSampling = sampleInto(history, () => gatherStatus(cluster.statusSource()));
   const status = createStatusServer({
     logger,
     status: () => gatherStatus(cluster.statusSource()),
+    history,
   });
   let page: string;
   try {
     page = await status.listen({ host: opts.listen.host, port: opts.listen.port });
   } catch (err) {
+    stopSampling();
     await cluster.stop();
     fail(
       `cannot serve the status page on ${opts.listen.host}:${opts.listen.port}: ${(err as Error).message}`,
@@ -135,6 +145,7 @@ async function runLocal(): Promise<void> {
   const summary = (reason: string, leftBehind?: string) =>
     stopSummary({ reason, elapsedMs: Date.now() - startedAt, counts: cluster.workload.counts, leftBehind });
   const stop = async () => {
+    stopSampling();
     await status.close();
     await cluster.stop();
   };

@@ -2,7 +2,7 @@
 // controller wrote them (decoded), each agent's GPUs (allocated share and utilisation as the agent
 // reports them), the pods alive per node, and the latest scheduling decisions with the extender's
 // reasons and scores.
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import {
   ANNOTATION_PREFIX,
   decodeCount,
@@ -26,12 +26,23 @@ export interface NodeStatus {
   pods: Record<string, number>;
 }
 
+/** Pods in the API server right now: bound to a node (and not finished), waiting for one, refused. */
+export interface PodCounts {
+  bound: number;
+  waiting: number;
+  /** Pending pods whose PodScheduled condition says Unschedulable. */
+  unschedulable: number;
+}
+
 export interface ClusterStatus {
   generatedAt: string;
+  /** The same instant as generatedAt, in epoch ms (what the charts plot). */
+  generatedAtMs: number;
   apiServer: string;
   kubeconfig: string;
   extender: string;
   workload: DemoCounts;
+  pods: PodCounts;
   nodes: NodeStatus[];
   decisions: readonly DemoDecision[];
 }
@@ -63,7 +74,7 @@ async function readAgent(url: string): Promise<AgentView> {
 export async function gatherStatus(src: StatusSource): Promise<ClusterStatus> {
   const core = src.kubeConfig.makeApiClient(CoreV1Api);
   const now = src.now();
-  const list = await core.listNode();
+  const [list, podList] = await Promise.all([core.listNode(), core.listPodForAllNamespaces()]);
   const byName = new Map(list.items.map((n) => [n.metadata?.name ?? '', n]));
   const pods = src.podsByNode();
   const nodes = await Promise.all(
@@ -98,6 +109,8 @@ export async function gatherStatus(src: StatusSource): Promise<ClusterStatus> {
   );
   return {
     generatedAt: new Date(now).toISOString(),
+    generatedAtMs: now,
+    pods: countPods(podList.items),
     apiServer: src.apiServer,
     kubeconfig: src.kubeconfig,
     extender: src.extender,
@@ -105,4 +118,17 @@ export async function gatherStatus(src: StatusSource): Promise<ClusterStatus> {
     nodes,
     decisions: src.decisions(),
   };
+}
+
+export function countPods(pods: readonly V1Pod[]): PodCounts {
+  const counts: PodCounts = { bound: 0, waiting: 0, unschedulable: 0 };
+  for (const pod of pods) {
+    const phase = pod.status?.phase;
+    if (phase === 'Succeeded' || phase === 'Failed') continue;
+    if (pod.spec?.nodeName) counts.bound++;
+    else if (pod.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable'))
+      counts.unschedulable++;
+    else counts.waiting++;
+  }
+  return counts;
 }
