@@ -1,6 +1,6 @@
 // Parsers for command-line values shared by every component's flags. Each throws an
 // InvalidArgumentError, which commander prints as "error: option '--x' argument ... is invalid".
-import { InvalidArgumentError, Option } from 'commander';
+import { Help, type HelpConfiguration, InvalidArgumentError, Option } from 'commander';
 import { parseDuration } from './duration.ts';
 import { LOG_LEVELS } from './log.ts';
 
@@ -60,3 +60,17 @@ export function listenOption(port: number, what: string, host = '0.0.0.0'): Opti
 export function logLevelOption(): Option {
   return new Option('--log-level <level>', LOG_LEVELS.join(', ')).default('info').argParser(parseLogLevel);
 }
+
+/**
+ * How every loadwise command lays out `--help`: 80 columns whatever the terminal (a wide terminal
+ * or a pipe reads the same), descriptions wrapped even beside a long flag (commander leaves them
+ * unwrapped when fewer than 40 columns remain), and required options marked.
+ */
+export const HELP_LAYOUT: HelpConfiguration = {
+  helpWidth: 80,
+  minWidthToWrap: 20,
+  optionDescription(this: Help, option: Option): string {
+    const base = Help.prototype.optionDescription.call(this, option);
+    return option.mandatory ? `${base} (required)` : base;
+  },
+};

@@ -3,7 +3,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { listenOption, logLevelOption, parsePositiveDuration, parsePositiveInt } from '../common/cli.ts';
+import {
+  listenOption,
+  logLevelOption,
+  parsePositiveDuration,
+  parsePositiveInt,
+  HELP_LAYOUT,
+} from '../common/cli.ts';
 import { systemClock } from '../common/clock.ts';
 import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
@@ -62,6 +68,7 @@ function parseTemplate(text: string): string {
 }
 
 const program = new Command()
+  .configureHelp(HELP_LAYOUT)
   .name('loadwise-controller')
   .description(
     "loadwise controller: polls every node's agent and writes its real load onto the Node as " +

@@ -68,8 +68,24 @@ export async function bundle(entry, outfile, flags = []) {
   return outfile;
 }
 
+const HELP = `Usage: npm run build [-- COMPONENT...]
+
+Bundles each component with esbuild into dist/COMPONENT.mjs: one file with its
+dependencies, run by plain node (no node_modules, no tsx), plus the runtime
+files it reads (the device-plugin API .proto). Without COMPONENT, all of them.
+
+Components: ${Object.keys(ENTRIES).join(', ')}
+
+Options:
+  -h, --help  display this help
+`;
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const wanted = process.argv.slice(2);
+  if (wanted.includes('-h') || wanted.includes('--help')) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
   const unknown = wanted.filter((w) => !(w in ENTRIES));
   if (unknown.length > 0) {
     console.error(`unknown component(s): ${unknown.join(', ')}; known: ${Object.keys(ENTRIES).join(', ')}`);

@@ -4,7 +4,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { listenOption, logLevelOption, parsePositiveDuration, parsePositiveInt } from '../common/cli.ts';
+import {
+  listenOption,
+  logLevelOption,
+  parsePositiveDuration,
+  parsePositiveInt,
+  HELP_LAYOUT,
+} from '../common/cli.ts';
 import { systemClock } from '../common/clock.ts';
 import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
@@ -20,6 +26,7 @@ import { stopSummary } from './local/stop-summary.ts';
 const LOCAL_STOP_GRACE_MS = 4000;
 
 const program = new Command()
+  .configureHelp(HELP_LAYOUT)
   .name('loadwise-start')
   .description(
     'loadwise local all-in-one mode: an embedded cluster (this machine plus simulated nodes), the node ' +

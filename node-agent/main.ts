@@ -3,7 +3,13 @@ import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { listenOption, logLevelOption, parsePositiveDuration, parsePositiveInt } from '../common/cli.ts';
+import {
+  listenOption,
+  logLevelOption,
+  parsePositiveDuration,
+  parsePositiveInt,
+  HELP_LAYOUT,
+} from '../common/cli.ts';
 import { systemClock } from '../common/clock.ts';
 import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
@@ -25,6 +31,7 @@ function parseInterval(text: string): number {
 }
 
 const program = new Command()
+  .configureHelp(HELP_LAYOUT)
   .name('loadwise-agent')
   .description(
     "loadwise node agent: samples this node's real CPU, memory and GPU use into an in-memory day of " +

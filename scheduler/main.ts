@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { EXTENDER_DEFAULT_PORT } from '../contracts/index.ts';
-import { listenOption, logLevelOption, parsePositiveDuration } from '../common/cli.ts';
+import { listenOption, logLevelOption, parsePositiveDuration, HELP_LAYOUT } from '../common/cli.ts';
 import { systemClock } from '../common/clock.ts';
 import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
@@ -13,6 +13,7 @@ import { SchedulerApp } from './app.ts';
 import { GPU_POLICIES, type GpuPolicy } from './core/vgpu/fit.ts';
 
 const program = new Command()
+  .configureHelp(HELP_LAYOUT)
   .name('loadwise-scheduler')
   .description(
     'loadwise scheduler extender: kube-scheduler calls it to filter and score nodes on their real load ' +

@@ -4,7 +4,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { HELP_LAYOUT } from '../common/cli.ts';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { type Job } from './job.ts';
 import { POLICY_NAMES } from './policies/index.ts';
 import { runJobs } from './pool.ts';
@@ -48,6 +49,7 @@ function workers(value: string): number {
 
 export async function main(argv: readonly string[]): Promise<RunResult[]> {
   const program = new Command()
+    .configureHelp(HELP_LAYOUT)
     .name('simulate')
     .description(
       'Replay openb pod traces against a node list under GPU placement policies (FGD artifact protocol).',
@@ -55,7 +57,11 @@ export async function main(argv: readonly string[]): Promise<RunResult[]> {
     .requiredOption('--nodes <file>', 'node list CSV (sn,cpu_milli,memory_mib,gpu,model)')
     .requiredOption('--pods <files>', 'pod list CSV(s), comma separated', list)
     .requiredOption('--policy <names>', `policies, comma separated: ${POLICY_NAMES.join(', ')}`, policies)
-    .option('--seeds <spec>', 'seeds: N, N..M or a comma list', seeds, parseSeeds('42..51'))
+    .addOption(
+      new Option('--seeds <spec>', 'seeds: N, N..M or a comma list')
+        .argParser(seeds)
+        .default(parseSeeds('42..51'), '42..51'),
+    )
     .requiredOption('--out <dir>', 'output directory for summary.csv, curves.csv, report.html')
     .option('--workers <n>', 'worker threads', workers, Math.max(1, availableParallelism() - 1))
     .exitOverride();

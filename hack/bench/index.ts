@@ -15,7 +15,23 @@ const benches: Record<string, () => Promise<void>> = {
   scheduler: runSchedulerBench,
 };
 
+const HELP = `Usage: npm run bench [-- BENCHMARK...]
+
+Runs the benchmarks and prints their figures, each beside a baseline measured
+in the same run on the same machine. A benchmark never fails on a number: it
+reports. Without BENCHMARK, all of them.
+
+Benchmarks: ${Object.keys(benches).join(', ')}
+
+Options:
+  -h, --help  display this help
+`;
+
 const wanted = process.argv.slice(2);
+if (wanted.includes('-h') || wanted.includes('--help')) {
+  process.stdout.write(HELP);
+  process.exit(0);
+}
 const unknown = wanted.filter((w) => !(w in benches));
 if (unknown.length > 0) {
   console.error(`unknown benchmark(s): ${unknown.join(', ')}; available: ${Object.keys(benches).join(', ')}`);

@@ -140,6 +140,16 @@ describe('status page', () => {
       // One time format: every time on the page is HH:MM:SS.
       const times = await tab.locator('#decisions td:first-child').allInnerTexts();
       assert.ok(times.length > 0 && times.every((x) => /^\d\d:\d\d:\d\d/.test(x)), times.join(' | '));
+      // Identical failures in a row (figures moving between attempts) read as one row with a count.
+      // (A string, not a function: the test runner's transpiler would add helpers the page lacks.)
+      const rows = (await tab.evaluate(`(() => {
+      const refused = (atMs, cpu) => ({ atMs, name: 'web-' + atMs, shape: 'web', error: '0/2 nodes are available',
+        filtered: { a: 'cpu_usage_avg_5m ' + cpu + ' > 0.65', b: 'node has no GPU inventory' }, scores: {} });
+      const placed = { atMs: 5, name: 'web-5', shape: 'web', node: 'a', filtered: {}, scores: { a: 7 } };
+      return collapse([refused(4, '0.91'), refused(3, '0.90'), refused(2, '0.88'), placed, refused(1, '0.80')])
+        .map((r) => r.count);
+    })()`)) as number[];
+      assert.deepEqual(rows, [3, 1, 1]);
       assert.deepEqual(errors, []);
       const dir = process.env.LOADWISE_SCREENSHOTS ?? (await mkdtemp(join(tmpdir(), 'loadwise-shot-')));
       const file = join(dir, 'status-page.png');

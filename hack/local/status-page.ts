@@ -133,9 +133,11 @@ function renderCharts(){
   {name:'allocated',title:'share of all GPUs loadwise allocated to pods (vgpu-core / 100 per GPU)',values:points.map(p=>[p.t,p.gpu?.allocated])},
   {name:'utilised',title:'mean GPU utilisation the agents measure',values:points.map(p=>[p.t,p.gpu?.utilised]),dash:true}],{pct:true,yMax:1});
  document.getElementById('charts').innerHTML=h}
-// Consecutive failed decisions that read the same become one row with a count.
-function collapse(ds){const out=[];for(const d of ds){const key=d.node?null:(d.error||'not bound')+'|'+JSON.stringify(d.filtered)+'|'+d.shape;
- const last=out[out.length-1];if(key&&last&&last.key===key){last.count++;last.firstMs=d.atMs}else out.push({d,key,count:1,firstMs:d.atMs})}return out}
+// Consecutive failed decisions that read the same become one row with a count: same error, and the
+// same nodes refused for the same reasons (figures may move between attempts; digits are ignored).
+const gist=s=>String(s).replace(/[0-9]+(\\.[0-9]+)?/g,'#');
+function collapse(ds){const out=[];for(const d of ds){const key=d.node?null:gist(d.error||'not bound')+'|'+Object.entries(d.filtered).map(([k,v])=>k+':'+gist(v)).sort().join('|');
+ const last=out[out.length-1];if(key&&last&&last.key===key){last.count++;last.firstMs=d.atMs;last.shapes.add(d.shape)}else out.push({d,key,count:1,firstMs:d.atMs,shapes:new Set([d.shape])})}return out}
 function render(s){
  const w=s.workload;
  document.getElementById('meta').innerHTML='updated '+fmtTime(s.generatedAtMs)+' · API server <code>'+esc(s.apiServer)+'</code> (kubectl --kubeconfig '+esc(s.kubeconfig)+') · extender <code>'+esc(s.extender)+'</code><br>demo pods: '+w.submitted+' submitted, '+w.bound+' bound, <b>'+w.running+' running</b>, '+w.unschedulable+' unschedulable, '+w.startFailed+' failed to start';
@@ -149,11 +151,11 @@ function render(s){
  if(!gpus)h+='<tr><td colspan="6" class="muted">no GPUs in this cluster</td></tr>';
  document.getElementById('gpus').innerHTML=h;
  h='<tr><th>time</th><th>pod</th><th>placed on</th><th>scores (0–10)</th><th>filtered out, and why</th><th>device plugin env</th></tr>';
- for(const {d,count,firstMs} of collapse(s.decisions)){const sc=Object.entries(d.scores).sort((a,b)=>b[1]-a[1]).map(([k,v])=>'<span class="pill">'+esc(k)+' '+v+'</span>').join('');
+ for(const {d,count,firstMs,shapes} of collapse(s.decisions)){const sc=Object.entries(d.scores).sort((a,b)=>b[1]-a[1]).map(([k,v])=>'<span class="pill">'+esc(k)+' '+v+'</span>').join('');
   const f=Object.entries(d.filtered).map(([k,v])=>'<div><b>'+esc(k)+'</b>: '+esc(v)+'</div>').join('');
   const env=(d.started?.containers??[]).flatMap(c=>Object.entries(c.env).filter(([k])=>/VISIBLE|LIMIT/.test(k)).map(([k,v])=>'<div><code>'+esc(k)+'='+esc(v)+'</code></div>')).join('');
   const when=count>1?fmtTime(firstMs)+'–'+fmtTime(d.atMs):fmtTime(d.atMs)+'<br><span class="muted">'+d.durationMs+' ms</span>';
-  const pod=count>1?esc(d.shape)+' pods <span class="count">×'+count+'</span>':esc(d.name);
+  const pod=count>1?'<span class="count">×'+count+'</span> '+esc([...shapes].join(', '))+' pods':esc(d.name);
   h+='<tr><td>'+when+'</td><td>'+pod+'</td><td>'+(d.node?'<span class="ok">'+esc(d.node)+'</span>':'<span class="err">'+esc(d.error||'not bound')+'</span>')+(d.started?.error?'<div class="err">'+esc(d.started.error)+'</div>':'')+'</td><td>'+sc+'</td><td>'+(f||'<span class="muted">none</span>')+'</td><td>'+env+'</td></tr>'}
  document.getElementById('decisions').innerHTML=h}
 async function tick(){try{
