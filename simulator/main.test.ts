@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { main } from './main.ts';
 import { SUMMARY_COLUMNS } from './report/csv.ts';
+import { COLUMN_NOTES } from './report/html.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'loadwise-sim-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,6 +58,18 @@ describe('simulate CLI end to end', () => {
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     assert.match(html, /<svg/);
     assert.match(html, /loadwise/);
+    // Beside each full curve a 90–110 % zoom; a min–max band per policy; what produced it.
+    assert.equal(html.match(/aria-label="tiny: 0–130 % arrived"/g)?.length, 1);
+    assert.equal(html.match(/aria-label="tiny: 90–110 % arrived"/g)?.length, 1);
+    assert.equal(html.match(/<polygon class="band"/g)?.length, 6, 'a band per policy in each chart');
+    assert.match(
+      html,
+      /npm run simulate -- --nodes \S+nodes\.csv --pods \S+tiny\.csv --policy random,fgd,loadwise/,
+    );
+    assert.match(html, /<th>seeds<\/th><td>1, 2<\/td>/);
+    assert.match(html, /<th>commit<\/th><td><code>([0-9a-f]{40}|unknown)/);
+    for (const [column] of COLUMN_NOTES)
+      assert.match(html, new RegExp(`<dt>${column.replace(/[%()]/g, '.')}</dt><dd>`));
     for (const r of results) {
       assert.ok(r.unallocatedPctAt100 >= 0 && r.unallocatedPctAt100 <= 100);
       assert.ok(r.arrivedTasks >= 13);

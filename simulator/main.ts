@@ -11,6 +11,7 @@ import { POLICY_NAMES } from './policies/index.ts';
 import { runJobs } from './pool.ts';
 import { curvesCsv, summaryCsv } from './report/csv.ts';
 import { reportHtml } from './report/html.ts';
+import { provenance } from './report/provenance.ts';
 import { formatTable, summarize } from './report/summary.ts';
 import { type RunResult } from './run.ts';
 import { parseSeeds } from './seeds.ts';
@@ -92,7 +93,8 @@ export async function main(argv: readonly string[]): Promise<RunResult[]> {
   mkdirSync(o.out, { recursive: true });
   writeFileSync(join(o.out, 'summary.csv'), summaryCsv(results));
   writeFileSync(join(o.out, 'curves.csv'), curvesCsv(results));
-  writeFileSync(join(o.out, 'report.html'), reportHtml(results, rows));
+  const made = provenance(argv, { nodes: o.nodes, traces: o.pods, seeds: o.seeds });
+  writeFileSync(join(o.out, 'report.html'), reportHtml(results, rows, made));
   process.stdout.write(
     `\n${formatTable(rows)}\n\nwrote ${join(o.out, 'summary.csv')}, curves.csv, report.html\n`,
   );
