@@ -10,24 +10,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import { TINY_LOCAL_CLUSTER } from '../test/support/local-mode.ts';
 import { freePort, waitFor } from '../test/support/wait.ts';
 
 const STOP_WITHIN_MS = 5000;
 
-const CONFIG = `apiVersion: loadwise.io/v1alpha1
-kind: LocalCluster
-sampleInterval: 200ms
-syncPeriod: 500ms
-thisMachine: { include: false }
-nodes:
-  - { name: sim-1, cpu: 4, memory: 8Gi, load: { base: 0.2, swing: 0.1, period: 1m } }
-workload:
-  interval: 200ms
-  lifetime: 10s
-  maxPods: 5
-  pods:
-    - { name: web, weight: 1, cpu: 100m, memory: 64Mi }
-`;
+const CONFIG = TINY_LOCAL_CLUSTER;
 
 /** True while any process of the group is alive. */
 function groupAlive(pgid: number): boolean {

@@ -7,6 +7,7 @@ import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createInterface } from 'node:readline';
+import { TINY_LOCAL_CLUSTER } from '../test/support/local-mode.ts';
 import { freePort } from '../test/support/wait.ts';
 
 interface Run {
@@ -57,20 +58,7 @@ function run(args: string[]): Run {
   return { done, line, kill: (s) => child.kill(s) };
 }
 
-const CONFIG = `apiVersion: loadwise.io/v1alpha1
-kind: LocalCluster
-sampleInterval: 200ms
-syncPeriod: 500ms
-thisMachine: { include: false }
-nodes:
-  - { name: sim-1, cpu: 4, memory: 8Gi, load: { base: 0.2, swing: 0.1, period: 1m } }
-workload:
-  interval: 200ms
-  lifetime: 10s
-  maxPods: 5
-  pods:
-    - { name: web, weight: 1, cpu: 100m, memory: 64Mi }
-`;
+const CONFIG = TINY_LOCAL_CLUSTER;
 
 describe('npm start', () => {
   let dir: string;

@@ -4,16 +4,16 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { systemClock } from '../../common/clock.ts';
 import { createLogger } from '../../common/log.ts';
 import { parsePolicy } from '../../common/policy.ts';
 import { figureAnnotationKey } from '../../contracts/annotations.ts';
 import { VGPU_CORE_LIMIT_ENV } from '../../contracts/vgpu-config.ts';
 import { parseLocalCluster } from './cluster-config.ts';
-import { LocalCluster } from './local-cluster.ts';
+import type { LocalCluster } from './local-cluster.ts';
 import { createStatusServer } from './status-page.ts';
 import { type ClusterStatus, gatherStatus } from './status.ts';
-import { eventually, freePort } from '../../test/support/wait.ts';
+import { startLocalCluster } from '../../test/support/local-mode.ts';
+import { eventually } from '../../test/support/wait.ts';
 
 const SPEC = parseLocalCluster(
   `apiVersion: loadwise.io/v1alpha1
@@ -64,14 +64,7 @@ describe('local all-in-one mode', () => {
     const policy = parsePolicy(POLICY);
     assert.ok(policy.ok);
     const logger = createLogger({ level: 'silent', name: 'local-test' });
-    cluster = await LocalCluster.start({
-      spec: SPEC,
-      policy: policy.policy,
-      agentPort: await freePort(),
-      extenderListen: { host: '127.0.0.1', port: 0 },
-      clock: systemClock,
-      logger,
-    });
+    cluster = await startLocalCluster(SPEC, policy.policy);
     const server = createStatusServer({
       logger,
       status: () => gatherStatus(cluster.statusSource()),

@@ -12,11 +12,12 @@ import { systemClock } from '../../common/clock.ts';
 import { createLogger } from '../../common/log.ts';
 import { loadPolicyFile } from '../../common/policy.ts';
 import { parseLocalCluster } from './cluster-config.ts';
-import { LocalCluster } from './local-cluster.ts';
+import type { LocalCluster } from './local-cluster.ts';
 import { createStatusServer, figureLabel } from './status-page.ts';
 import { StatusHistory, sampleInto } from './status-history.ts';
 import { gatherStatus } from './status.ts';
-import { eventually, freePort } from '../../test/support/wait.ts';
+import { startLocalCluster } from '../../test/support/local-mode.ts';
+import { eventually } from '../../test/support/wait.ts';
 
 const CHROMIUM = [
   process.env.CHROMIUM_PATH,
@@ -57,14 +58,7 @@ describe('status page', () => {
     const policy = await loadPolicyFile('configs/policy.yaml');
     assert.ok(policy.ok);
     const logger = createLogger({ level: 'silent', name: 'status-page-test' });
-    cluster = await LocalCluster.start({
-      spec: SPEC,
-      policy: policy.policy,
-      agentPort: await freePort(),
-      extenderListen: { host: '127.0.0.1', port: 0 },
-      clock: systemClock,
-      logger,
-    });
+    cluster = await startLocalCluster(SPEC, policy.policy);
     const history = new StatusHistory(systemClock);
     const stopSampling = sampleInto(history, () => gatherStatus(cluster.statusSource()), 250);
     const server = createStatusServer({

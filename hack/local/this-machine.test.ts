@@ -4,14 +4,12 @@ import assert from 'node:assert/strict';
 import { cpus, hostname } from 'node:os';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type V1Node } from '@kubernetes/client-node';
-import { systemClock } from '../../common/clock.ts';
-import { createLogger } from '../../common/log.ts';
 import { loadPolicyFile } from '../../common/policy.ts';
 import { VGPU_CORE_RESOURCE } from '../../contracts/resources.ts';
 import { nvidiaSmiWorks } from '../../node-agent/gpu/choose.ts';
 import { loadLocalCluster } from './cluster-config.ts';
-import { LocalCluster, nodeNameOf } from './local-cluster.ts';
-import { freePort } from '../../test/support/wait.ts';
+import { type LocalCluster, nodeNameOf } from './local-cluster.ts';
+import { startLocalCluster } from '../../test/support/local-mode.ts';
 
 describe('this machine in the local mode (the shipped configs/local-cluster.yaml)', () => {
   let cluster: LocalCluster;
@@ -27,14 +25,7 @@ describe('this machine in the local mode (the shipped configs/local-cluster.yaml
       nodes: shipped.nodes.filter((n) => n.gpus.length > 0).slice(0, 1),
       workload: { ...shipped.workload, intervalMs: 3_600_000 },
     };
-    cluster = await LocalCluster.start({
-      spec,
-      policy: policy.policy,
-      agentPort: await freePort(),
-      extenderListen: { host: '127.0.0.1', port: 0 },
-      clock: systemClock,
-      logger: createLogger({ level: 'silent', name: 'this-machine-test' }),
-    });
+    cluster = await startLocalCluster(spec, policy.policy);
     nodes = (await cluster.kubeConfig('test').makeApiClient(CoreV1Api).listNode()).items;
   });
 
