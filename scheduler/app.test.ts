@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import {
+  DEFAULT_SCHEDULER_NAME,
   encodeFraction,
   type ExtenderFilterResult,
   type HostPriorityList,
@@ -58,6 +59,7 @@ describe('scheduler extender over HTTP', () => {
   const pod = (name: string): V1Pod => ({
     metadata: { name, namespace: cluster.namespace, uid: `uid-${name}` },
     spec: {
+      schedulerName: DEFAULT_SCHEDULER_NAME,
       containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '2', memory: '4Gi' } } }],
     },
   });
@@ -129,7 +131,7 @@ describe('scheduler extender over HTTP', () => {
     const res = await post('/bind', {
       PodName: 'bound',
       PodNamespace: cluster.namespace,
-      PodUID: '',
+      PodUID: 'uid-bound',
       Node: names.idle,
     });
     assert.deepEqual(res.body, { Error: '' });
@@ -141,7 +143,7 @@ describe('scheduler extender over HTTP', () => {
     assert.ok(afterBind[0]!.Score < before[0]!.Score, `${before[0]!.Score} -> ${afterBind[0]!.Score}`);
   });
 
-  it('returns the API failure as ExtenderBindingResult.Error', async () => {
+  it('returns a refused bind as ExtenderBindingResult.Error', async () => {
     const res = await post('/bind', {
       PodName: 'no-such-pod',
       PodNamespace: cluster.namespace,
@@ -149,7 +151,7 @@ describe('scheduler extender over HTTP', () => {
       Node: names.idle,
     });
     assert.equal(res.status, 200);
-    assert.match(String(res.body.Error), /binding .*no-such-pod to .*: HTTP 404/);
+    assert.match(String(res.body.Error), /binding .*no-such-pod to .*: refused: the pod does not exist/);
   });
 
   it('answers garbage with 400/413 and a JSON message, and keeps serving', async () => {

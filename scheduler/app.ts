@@ -2,12 +2,12 @@
 // so tests run it in-process against the API-server double exactly as the command runs it.
 import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import type { FastifyInstance } from 'fastify';
-import type { ExtenderBindingArgs } from '../contracts/index.ts';
+import { DEFAULT_SCHEDULER_NAME, type ExtenderBindingArgs } from '../contracts/index.ts';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/log.ts';
 import type { PolicyResult, SchedulerPolicy } from '../common/policy.ts';
 import { Reflector } from '../common/reflector.ts';
-import { errorMessage, requestOptions, reuseConnections } from '../common/kube.ts';
+import { apiStatus, errorMessage, requestOptions, reuseConnections } from '../common/kube.ts';
 import { RecentBindings } from './core/load/recent-bindings.ts';
 import type { LoadRules } from './core/load/rules.ts';
 import type { GpuPolicy } from './core/vgpu/fit.ts';
@@ -32,6 +32,8 @@ export interface SchedulerAppOptions {
   gpuPolicy?: GpuPolicy;
   /** How many recent vGPU container requests fgd measures fragmentation against (default 1000). */
   recentRequests?: number;
+  /** The `spec.schedulerName`s whose pods `/bind` binds (default: loadwise-scheduler). */
+  schedulerNames?: readonly string[];
 }
 
 /** An own GPU assignment the Pod watch never confirmed is dropped after this long. */
@@ -85,10 +87,16 @@ export class SchedulerApp {
         }
       },
     });
-    const annotatePod = async (namespace: string, name: string, annotations: Record<string, string>) => {
+    const annotatePod = async (
+      namespace: string,
+      name: string,
+      uid: string,
+      annotations: Record<string, string>,
+    ) => {
       try {
+        // The UID in the patch makes the API server refuse a recreated pod of the same name.
         await core.patchNamespacedPod(
-          { name, namespace, body: { metadata: { annotations } } },
+          { name, namespace, body: { metadata: { uid, annotations } } },
           requestOptions(opts.apiTimeoutMs, PatchStrategy.MergePatch),
         );
       } catch (err) {
@@ -99,6 +107,7 @@ export class SchedulerApp {
       try {
         return await core.readNamespacedPod({ name, namespace }, requestOptions(opts.apiTimeoutMs));
       } catch (err) {
+        if (apiStatus(err) === 404) return undefined;
         throw new Error(errorMessage(err));
       }
     };
@@ -111,11 +120,8 @@ export class SchedulerApp {
             body: {
               apiVersion: 'v1',
               kind: 'Binding',
-              metadata: {
-                name: args.PodName,
-                namespace: args.PodNamespace,
-                ...(args.PodUID ? { uid: args.PodUID } : {}),
-              },
+              // The UID is the API server's precondition: it binds this pod or none.
+              metadata: { name: args.PodName, namespace: args.PodNamespace, uid: args.PodUID },
               target: { apiVersion: 'v1', kind: 'Node', name: args.Node },
             },
           },
@@ -131,13 +137,14 @@ export class SchedulerApp {
       clock: opts.clock,
       rules: () => this.rules,
       bindPod,
+      readPod,
+      schedulerNames: new Set(opts.schedulerNames ?? [DEFAULT_SCHEDULER_NAME]),
       events: this.metrics,
       logger: opts.logger,
       gpu: {
         ledger: this.ledger,
         policy: opts.gpuPolicy ?? 'fgd',
         annotatePod,
-        readPod,
         mix: new RecentRequests(opts.recentRequests ?? DEFAULT_RECENT_REQUESTS),
       },
     });

@@ -5,8 +5,9 @@ import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../common/clock.ts';
 import { createLogger } from '../../common/log.ts';
 import { parsePolicy } from '../../common/policy.ts';
-import { SchedulerApp } from '../../scheduler/app.ts';
+import { SchedulerApp, type SchedulerAppOptions } from '../../scheduler/app.ts';
 import {
+  DEFAULT_SCHEDULER_NAME,
   encodeFraction,
   encodeGpuInventory,
   figureAnnotationKey,
@@ -21,6 +22,7 @@ export async function startTestExtender(
   cluster: TestCluster,
   policyText: string,
   clock: Clock,
+  options: Partial<SchedulerAppOptions> = {},
 ): Promise<{ app: SchedulerApp; base: string }> {
   const parsed = parsePolicy(policyText);
   assert.ok(parsed.ok, parsed.ok ? '' : parsed.error);
@@ -31,6 +33,7 @@ export async function startTestExtender(
     clock,
     logger: createLogger({ level: 'silent', name: 'test' }),
     apiTimeoutMs: 5000,
+    ...options,
   });
   app.start();
   await app.waitForSync(AbortSignal.timeout(10_000));
@@ -71,6 +74,7 @@ export function vgpuPodFixture(namespace: string, name: string, vgpuCore: string
       annotations: model ? { [GPU_MODEL_ANNOTATION]: model } : {},
     },
     spec: {
+      schedulerName: DEFAULT_SCHEDULER_NAME,
       containers: [
         {
           name: 'main',
