@@ -46,11 +46,25 @@ export function parseLogLevel(text: string): string {
   return text;
 }
 
-/** `--listen HOST:PORT`, defaulting to all interfaces on `port`. */
-export function listenOption(port: number, what: string): Option {
+/** `--listen HOST:PORT`, defaulting to `host` (all interfaces unless given) on `port`. */
+export function listenOption(port: number, what: string, host = '0.0.0.0'): Option {
   return new Option('--listen <host:port>', `address for ${what}`)
-    .default(parseListen(`0.0.0.0:${port}`), `0.0.0.0:${port}`)
+    .default(parseListen(`${host}:${port}`), `${host}:${port}`)
     .argParser(parseListen);
+}
+
+/** Whether `host` is reachable from this machine only (a loopback address or name). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * The parser of a flag that may be given several times: the values given, in order, replacing
+ * `defaults` (commander hands the default array itself to the first call).
+ */
+export function repeatable(defaults: readonly string[]) {
+  return (text: string, previous: readonly string[]): string[] =>
+    previous === defaults ? [text] : [...previous, text];
 }
 
 /** `--log-level LEVEL`: structured JSON logs on stdout at this level and above. */

@@ -1,6 +1,7 @@
 // kube-scheduler's extender protocol (k8s.io/kube-scheduler/extender/v1). The Go structs carry no
 // JSON tags, so the wire names are the Go field names: `Pod`, `NodeNames`, `FailedNodes`, ...
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { PROBE_PATHS } from './probes.ts';
 
 export const EXTENDER_DEFAULT_PORT = 8888;
 
@@ -31,8 +32,8 @@ export const EXTENDER_PATHS = {
   filter: '/filter',
   prioritize: '/prioritize',
   bind: '/bind',
-  healthz: '/healthz',
-  readyz: '/readyz',
+  healthz: PROBE_PATHS.healthz,
+  readyz: PROBE_PATHS.readyz,
   metrics: '/metrics',
 } as const;
 

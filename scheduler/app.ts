@@ -1,10 +1,13 @@
 // The extender assembled: Node watch → node index, policy → rules, verbs, HTTP. Nothing global,
 // so tests run it in-process against the API-server double exactly as the command runs it.
 import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_SCHEDULER_NAME, type ExtenderBindingArgs } from '../contracts/index.ts';
 import type { Clock } from '../common/clock.ts';
+import type { ServerTimeouts } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
+import { secureContextOptions, type TlsMaterial } from '../common/tls.ts';
 import type { PolicyResult, SchedulerPolicy } from '../common/policy.ts';
 import { Reflector } from '../common/reflector.ts';
 import { apiStatus, errorMessage, requestOptions, reuseConnections } from '../common/kube.ts';
@@ -27,7 +30,10 @@ export interface SchedulerAppOptions {
   clock: Clock;
   logger: Logger;
   apiTimeoutMs: number;
-  https?: { cert: Buffer; key: Buffer };
+  /** Serve HTTPS; with `ca`, mutual TLS: only clients with a certificate signed by it reach the verbs. */
+  https?: TlsMaterial;
+  /** Overrides of the HTTP server's request, header and keep-alive timeouts. */
+  timeouts?: Partial<ServerTimeouts>;
   /** How vGPU pods are scored and their shares placed (default fgd). */
   gpuPolicy?: GpuPolicy;
   /** How many recent vGPU container requests fgd measures fragmentation against (default 1000). */
@@ -154,7 +160,20 @@ export class SchedulerApp {
       logger: opts.logger,
       ready: () => this.watch.synced && this.podWatch.synced,
       https: opts.https,
+      timeouts: opts.timeouts,
     });
+  }
+
+  /**
+   * Puts new TLS material in force for connections made from now on (a rotated certificate or
+   * client CA); connections already open keep theirs.
+   */
+  setTls(material: TlsMaterial): void {
+    if (!this.opts.https) throw new Error('the extender serves plain HTTP; start it with TLS to rotate TLS');
+    if ((material.ca === undefined) !== (this.opts.https.ca === undefined))
+      throw new Error('mutual TLS is chosen at start; a reload may change the client CA, not add or drop it');
+    // HTTPS: fastify built a tls.Server; its declared type is the plain one.
+    (this.server.server as unknown as TlsServer).setSecureContext(secureContextOptions(material));
   }
 
   /** Applies a reloaded policy file; an invalid one is reported and the last good one stays. */

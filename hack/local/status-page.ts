@@ -2,7 +2,7 @@
 // (JSON, the same data) every two seconds. No build step and no assets to fetch, so it works on a
 // machine without network access.
 import type { FastifyInstance } from 'fastify';
-import { createServer, route } from '../../common/http.ts';
+import { createServer, probeRoutes, route } from '../../common/http.ts';
 import type { Logger } from '../../common/log.ts';
 import type { ClusterStatus } from './status.ts';
 
@@ -16,7 +16,8 @@ export function createStatusServer(opts: {
     reply.header('cache-control', 'no-store');
     return opts.status();
   });
-  route(app, '/healthz', ['GET'], async () => ({ status: 'ok' }));
+  // The page renders whatever the cluster's state is, so it is ready as soon as it listens.
+  probeRoutes(app, () => undefined);
   return app;
 }
 
