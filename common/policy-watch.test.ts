@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { PolicyResult } from './policy.ts';
+import { loadPolicyFile, type PolicyResult, readPolicyText } from './policy.ts';
 import { watchPolicyFile } from './policy-watch.ts';
 
 const VALID = (period: string) =>
@@ -49,4 +49,38 @@ test('a changed policy file is reported once per change: valid, then invalid, th
   assert.ok(results[0]!.ok && results[0]!.policy.syncPolicy[0]!.periodMs === 7 * 60_000);
   assert.equal(results[1]!.ok, false);
   assert.equal(results[2]!.ok, true);
+});
+
+test('a 100 MB policy file on reload is refused like at start-up, read no further than the cap, and the last good policy stays', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'policy-watch-'));
+  const path = join(dir, 'policy.yaml');
+  await writeFile(path, VALID('3m'));
+  const keepAlive = setInterval(() => {}, 1000);
+  const results: PolicyResult[] = [];
+  let notify: () => void = () => {};
+  const arrived = new Promise<void>((resolve) => (notify = resolve));
+  const stop = watchPolicyFile({
+    path,
+    intervalMs: 10,
+    initialText: VALID('3m'),
+    onChange: (r) => {
+      results.push(r);
+      notify();
+    },
+  });
+  try {
+    // The attack: the file grows to 100 MB (sparse here, so the test writes nothing to disk).
+    await truncate(path, 100 * 1024 * 1024);
+    await arrived;
+    // Later polls (every 10 ms) see the same oversized file and stay quiet about it.
+    const again = await readPolicyText(path);
+    assert.equal(again.ok, false);
+  } finally {
+    stop();
+    clearInterval(keepAlive);
+    await rm(dir, { recursive: true, force: true });
+  }
+  assert.equal(results.length, 1);
+  assert.deepEqual(results[0], { ok: false, error: `${path}: larger than 1048576 bytes` });
+  assert.deepEqual(await loadPolicyFile('/nonexistent/policy.yaml').then((r) => r.ok), false);
 });
