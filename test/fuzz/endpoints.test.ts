@@ -1,0 +1,200 @@
+// Property tests of the extender's and the agent's HTTP endpoints over a real socket (issue 13,
+// item 7): whatever the method, path, content type or body, the answer is a status below 500
+// with a JSON message for every error, and the server keeps serving. Fixed seed, bounded runs.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { ManualClock } from '../../common/clock.ts';
+import { createLogger } from '../../common/log.ts';
+import { NodeAgent } from '../../node-agent/agent.ts';
+import type { SchedulerApp } from '../../scheduler/app.ts';
+import { openTestCluster, type TestCluster } from '../apiserver/cluster.ts';
+import { FakeProc } from '../support/fake-proc.ts';
+import { startTestExtender, vgpuPodFixture } from '../support/extender.ts';
+import { fuzz, hostileString } from '../support/fuzz.ts';
+
+const NOW = Date.UTC(2026, 11, 3, 12, 0, 0);
+const POLICY = `
+apiVersion: loadwise.io/v1alpha1
+kind: SchedulerPolicy
+syncPolicy:
+  - {name: cpu_usage_avg_5m, period: 3m}
+predicate:
+  - {name: cpu_usage_avg_5m, maxLimitPercent: 0.65}
+priority:
+  - {name: cpu_usage_avg_5m, weight: 1}
+hotValue: []
+`;
+
+interface Sent {
+  method: string;
+  path: string;
+  contentType: string;
+  body: string | undefined;
+}
+
+/** Sends one request; fails the property on a 5xx, or on an error answer without a JSON message. */
+async function check(base: string, r: Sent): Promise<void> {
+  const res = await fetch(`${base}${r.path}`, {
+    method: r.method,
+    headers: r.body === undefined ? {} : { 'content-type': r.contentType },
+    body: r.method === 'GET' || r.method === 'HEAD' ? undefined : r.body,
+  });
+  const text = await res.text();
+  assert.ok(res.status < 500, `${r.method} ${r.path} answered ${res.status}: ${text.slice(0, 300)}`);
+  if (res.status >= 400 && r.method !== 'HEAD') {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    assert.equal(typeof parsed.message, 'string', `${res.status} without a message: ${text.slice(0, 300)}`);
+  }
+}
+
+const methods = fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD');
+const contentTypes = fc.constantFrom(
+  'application/json',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/x-www-form-urlencoded',
+  'application/octet-stream',
+);
+/** A JSON value with `at` replaced: how a valid body goes wrong in one place. */
+function mutate(valid: Record<string, unknown>): fc.Arbitrary<unknown> {
+  const paths: string[][] = [];
+  const walk = (v: unknown, path: string[]) => {
+    paths.push(path);
+    if (v && typeof v === 'object')
+      for (const [k, child] of Object.entries(v as Record<string, unknown>)) walk(child, [...path, k]);
+  };
+  walk(valid, []);
+  return fc.tuple(fc.constantFrom(...paths), fc.jsonValue({ maxDepth: 3 })).map(([path, value]) => {
+    if (path.length === 0) return value;
+    const copy = structuredClone(valid);
+    let at: Record<string, unknown> = copy;
+    for (const k of path.slice(0, -1)) at = at[k] as Record<string, unknown>;
+    at[path[path.length - 1]!] = value;
+    return copy;
+  });
+}
+
+describe('extender endpoints under fuzzing', () => {
+  let cluster: TestCluster;
+  let app: SchedulerApp;
+  let base = '';
+
+  before(async () => {
+    cluster = await openTestCluster();
+    ({ app, base } = await startTestExtender(cluster, POLICY, new ManualClock(NOW)));
+  });
+  after(async () => {
+    await app.stop();
+    await cluster.close();
+  });
+
+  it('never answers 500 to any JSON, or to a valid verb body broken in one place', async () => {
+    const pod = vgpuPodFixture(cluster.namespace, 'p', '30') as unknown as Record<string, unknown>;
+    const filterArgs = { Pod: pod, NodeNames: ['n1', 'n2'] };
+    const nodeArgs = {
+      Pod: pod,
+      Nodes: {
+        items: [{ metadata: { name: 'n1', annotations: {} }, status: { allocatable: { cpu: '4' } } }],
+      },
+    };
+    const bindArgs = { PodName: 'p', PodNamespace: cluster.namespace, PodUID: 'u', Node: 'n1' };
+    const body = fc.oneof(
+      fc.jsonValue({ maxDepth: 4 }),
+      mutate(filterArgs),
+      mutate(nodeArgs),
+      mutate(bindArgs),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('/filter', '/prioritize', '/bind'), body, async (path, value) => {
+        await check(base, {
+          method: 'POST',
+          path,
+          contentType: 'application/json',
+          body: JSON.stringify(value),
+        });
+      }),
+      fuzz(400, 60_000),
+    );
+  });
+
+  it('never answers 500 to any method, path, content type or raw body', async () => {
+    const paths = fc.oneof(
+      fc.constantFrom(
+        '/filter',
+        '/prioritize',
+        '/bind',
+        '/healthz',
+        '/readyz',
+        '/metrics',
+        '/',
+        '/filter?x=1',
+      ),
+      fc.webPath().map((p) => p || '/'),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        methods,
+        paths,
+        contentTypes,
+        fc.option(hostileString, { nil: undefined }),
+        async (method, path, contentType, body) => {
+          await check(base, { method, path, contentType, body });
+        },
+      ),
+      fuzz(400, 60_000),
+    );
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+});
+
+describe('agent endpoints under fuzzing', () => {
+  const proc = new FakeProc();
+  const clock = new ManualClock(NOW);
+  const agent = new NodeAgent({
+    nodeName: 'node-a',
+    procPath: proc.dir,
+    sampleIntervalMs: 10_000,
+    clock,
+    logger: createLogger({ level: 'silent', name: 'test' }),
+  });
+  let base = '';
+
+  before(async () => {
+    // Two samples, so /statistics serves figures rather than 503.
+    proc.setMemory(1000, 400);
+    agent.sample();
+    clock.advance(10_000);
+    proc.runFor(1000, 250);
+    agent.sample();
+    base = await agent.listen('127.0.0.1', 0);
+    assert.equal((await fetch(`${base}/statistics`)).status, 200);
+  });
+  after(async () => {
+    await agent.stop();
+    proc.cleanup();
+  });
+
+  it('never answers 500 to any method, path, query, content type or body', async () => {
+    const paths = fc.oneof(
+      fc.constantFrom('/statistics', '/metrics', '/healthz', '/readyz', '/statistics?window=1d', '/'),
+      fc.webPath().map((p) => p || '/'),
+      fc
+        .tuple(fc.constantFrom('/statistics', '/metrics'), fc.webQueryParameters())
+        .map(([p, q]) => `${p}?${q}`),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        methods,
+        paths,
+        contentTypes,
+        fc.option(hostileString, { nil: undefined }),
+        async (method, path, contentType, body) => {
+          await check(base, { method, path, contentType, body });
+        },
+      ),
+      fuzz(400, 60_000),
+    );
+    assert.equal((await fetch(`${base}/healthz`)).status, 200);
+  });
+});
