@@ -99,6 +99,7 @@ describe('extender endpoints under fuzzing', () => {
       },
     };
     const bindArgs = { PodName: 'p', PodNamespace: cluster.namespace, PodUID: 'u', Node: 'n1' };
+    let cases = 0;
     const body = fc.oneof(
       fc.jsonValue({ maxDepth: 4 }),
       mutate(filterArgs),
@@ -107,6 +108,11 @@ describe('extender endpoints under fuzzing', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('/filter', '/prioritize', '/bind'), body, async (path, value) => {
+        // A fresh UID per case: the extender parses a pod once per UID, so a repeated one would
+        // only ever exercise the first body's parse.
+        const meta = (value as { Pod?: { metadata?: unknown } } | null)?.Pod?.metadata;
+        if (meta && typeof meta === 'object' && !Array.isArray(meta))
+          (meta as { uid?: unknown }).uid = `u-${++cases}`;
         await check(base, {
           method: 'POST',
           path,
