@@ -118,7 +118,7 @@ export function createServer(opts: ServerOptions): FastifyInstance {
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
     const problem = jsonNestingProblem(body as string, MAX_JSON_DEPTH);
     if (problem) done(Object.assign(new Error(problem), { statusCode: 400, name: 'Bad Request' }), undefined);
-    else parseJson(request, body as string, done);
+    else void parseJson(request, body as string, done);
   });
   app.addHook('onResponse', (request, reply, done) => {
     request.log.debug(

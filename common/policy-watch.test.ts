@@ -9,12 +9,13 @@ import { watchPolicyFile } from './policy-watch.ts';
 const VALID = (period: string) =>
   `apiVersion: loadwise.io/v1alpha1\nkind: SchedulerPolicy\nsyncPolicy:\n  - {name: cpu_usage_avg_5m, period: ${period}}\n`;
 
-test('a changed policy file is reported once per change: valid, then invalid, then valid again', async () => {
+/** A watcher on a fresh file holding VALID('3m'): its results, and a promise for the next one. */
+async function watched() {
   const dir = await mkdtemp(join(tmpdir(), 'policy-watch-'));
   const path = join(dir, 'policy.yaml');
   await writeFile(path, VALID('3m'));
   const results: PolicyResult[] = [];
-  // The watcher's timer does not hold the process open (by design); this test must.
+  // The watcher's timer does not hold the process open (by design); the test must.
   const keepAlive = setInterval(() => {}, 1000);
   let notify: () => void = () => {};
   const next = () =>
@@ -30,6 +31,16 @@ test('a changed policy file is reported once per change: valid, then invalid, th
       notify();
     },
   });
+  const close = async () => {
+    stop();
+    clearInterval(keepAlive);
+    await rm(dir, { recursive: true, force: true });
+  };
+  return { path, results, next, close };
+}
+
+test('a changed policy file is reported once per change: valid, then invalid, then valid again', async () => {
+  const { path, results, next, close } = await watched();
   try {
     let arrived = next();
     await writeFile(path, VALID('7m'));
@@ -41,9 +52,7 @@ test('a changed policy file is reported once per change: valid, then invalid, th
     await writeFile(path, VALID('7m'));
     await arrived;
   } finally {
-    stop();
-    clearInterval(keepAlive);
-    await rm(dir, { recursive: true, force: true });
+    await close();
   }
   assert.equal(results.length, 3);
   assert.ok(results[0]!.ok && results[0]!.policy.syncPolicy[0]!.periodMs === 7 * 60_000);
@@ -52,35 +61,18 @@ test('a changed policy file is reported once per change: valid, then invalid, th
 });
 
 test('a 100 MB policy file on reload is refused like at start-up, read no further than the cap, and the last good policy stays', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'policy-watch-'));
-  const path = join(dir, 'policy.yaml');
-  await writeFile(path, VALID('3m'));
-  const keepAlive = setInterval(() => {}, 1000);
-  const results: PolicyResult[] = [];
-  let notify: () => void = () => {};
-  const arrived = new Promise<void>((resolve) => (notify = resolve));
-  const stop = watchPolicyFile({
-    path,
-    intervalMs: 10,
-    initialText: VALID('3m'),
-    onChange: (r) => {
-      results.push(r);
-      notify();
-    },
-  });
+  const { path, results, next, close } = await watched();
   try {
+    const arrived = next();
     // The attack: the file grows to 100 MB (sparse here, so the test writes nothing to disk).
     await truncate(path, 100 * 1024 * 1024);
     await arrived;
     // Later polls (every 10 ms) see the same oversized file and stay quiet about it.
-    const again = await readPolicyText(path);
-    assert.equal(again.ok, false);
+    assert.equal((await readPolicyText(path)).ok, false);
   } finally {
-    stop();
-    clearInterval(keepAlive);
-    await rm(dir, { recursive: true, force: true });
+    await close();
   }
   assert.equal(results.length, 1);
   assert.deepEqual(results[0], { ok: false, error: `${path}: larger than 1048576 bytes` });
-  assert.deepEqual(await loadPolicyFile('/nonexistent/policy.yaml').then((r) => r.ok), false);
+  assert.equal((await loadPolicyFile('/nonexistent/policy.yaml')).ok, false);
 });

@@ -14,21 +14,10 @@ import {
 } from '../contracts/index.ts';
 import { ManualClock } from '../common/clock.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { gpuNodeFixture, startTestExtender, vgpuPodFixture } from '../test/support/extender.ts';
+import { CPU_POLICY, gpuNodeFixture, startTestExtender, vgpuPodFixture } from '../test/support/extender.ts';
 import type { SchedulerApp } from './app.ts';
 
 const NOW = Date.UTC(2026, 11, 3, 12, 0, 0);
-const POLICY = `
-apiVersion: loadwise.io/v1alpha1
-kind: SchedulerPolicy
-syncPolicy:
-  - {name: cpu_usage_avg_5m, period: 3m}
-predicate:
-  - {name: cpu_usage_avg_5m, maxLimitPercent: 0.65}
-priority:
-  - {name: cpu_usage_avg_5m, weight: 1}
-hotValue: []
-`;
 
 describe('extender /bind trusts the API server, not the caller', () => {
   let cluster: TestCluster;
@@ -62,7 +51,7 @@ describe('extender /bind trusts the API server, not the caller', () => {
     core = cluster.kubeConfig('setup').makeApiClient(CoreV1Api);
     node = cluster.unique('gpu');
     await cluster.createNode(gpuNodeFixture(node, 2, NOW));
-    ({ app, base } = await startTestExtender(cluster, POLICY, new ManualClock(NOW)));
+    ({ app, base } = await startTestExtender(cluster, CPU_POLICY, new ManualClock(NOW)));
   });
   after(async () => {
     await app.stop();
@@ -149,7 +138,7 @@ describe('extender /bind trusts the API server, not the caller', () => {
   });
 
   it('binds the pods of every --scheduler-name it serves, and only those', async () => {
-    const other = await startTestExtender(cluster, POLICY, new ManualClock(NOW), {
+    const other = await startTestExtender(cluster, CPU_POLICY, new ManualClock(NOW), {
       schedulerNames: ['team-a', 'team-b'],
     });
     try {

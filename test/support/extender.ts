@@ -18,6 +18,19 @@ import {
 } from '../../contracts/index.ts';
 import type { TestCluster } from '../apiserver/cluster.ts';
 
+/** A policy on one figure: CPU above 65 % filters a node out; CPU alone scores. */
+export const CPU_POLICY = `
+apiVersion: loadwise.io/v1alpha1
+kind: SchedulerPolicy
+syncPolicy:
+  - {name: cpu_usage_avg_5m, period: 3m}
+predicate:
+  - {name: cpu_usage_avg_5m, maxLimitPercent: 0.65}
+priority:
+  - {name: cpu_usage_avg_5m, weight: 1}
+hotValue: []
+`;
+
 export async function startTestExtender(
   cluster: TestCluster,
   policyText: string,
