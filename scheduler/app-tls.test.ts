@@ -3,15 +3,13 @@
 // work, and rotated certificates and CAs apply to new connections without a restart.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../common/clock.ts';
 import { loadTls, type TlsFiles, TlsReloader } from '../common/tls.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { makeCa, makeLeaf, type Pem } from '../test/support/certs.ts';
+import { httpsCall, makeCa, makeLeaf, type Pem } from '../test/support/certs.ts';
 import { startTestExtender } from '../test/support/extender.ts';
 import type { SchedulerApp } from './app.ts';
 
@@ -23,13 +21,6 @@ predicate: []
 priority: []
 hotValue: []
 `;
-
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  /** CN of the certificate the server presented. */
-  serverCn: string;
-}
 
 describe('extender with mutual TLS', () => {
   let cluster: TestCluster;
@@ -43,33 +34,8 @@ describe('extender with mutual TLS', () => {
   let reloader: TlsReloader;
 
   /** One request on a fresh connection, as `client` (or as nobody). */
-  const call = (path: string, client?: Pem, body?: unknown): Promise<Answer> =>
-    new Promise((resolve, reject) => {
-      const req = request(
-        `${base}${path}`,
-        {
-          method: body === undefined ? 'GET' : 'POST',
-          ca: serverCa.cert,
-          agent: false,
-          headers: body === undefined ? {} : { 'content-type': 'application/json' },
-          ...(client ? { cert: client.cert, key: client.key } : {}),
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString();
-            resolve({
-              status: res.statusCode ?? 0,
-              body: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text },
-              serverCn: String((res.socket as TLSSocket).getPeerCertificate().subject?.CN ?? ''),
-            });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(body === undefined ? undefined : JSON.stringify(body));
-    });
+  const call = (path: string, client?: Pem, body?: unknown) =>
+    httpsCall(`${base}${path}`, serverCa.cert, client, body);
 
   const bindAttack = { PodName: 'victim', PodNamespace: 'default', PodUID: '', Node: 'any-node' };
 

@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
 import { writeKubeconfig } from '../test/apiserver/kubeconfig.ts';
+import { httpsCall, makeCa, makeLeaf, type Pem } from '../test/support/certs.ts';
 import { startCommand } from '../test/support/process.ts';
 import { freePort } from '../test/support/wait.ts';
 
@@ -120,6 +121,59 @@ describe('loadwise-scheduler command', () => {
         error: 'Service Unavailable',
         message: 'the Node and Pod caches have not synced with the API server yet',
       });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('serves mutual TLS on a public address and picks up a rotated certificate without a restart', async () => {
+    const serverCa = makeCa(dir, 'main-server-ca');
+    const clientCa = makeCa(dir, 'main-client-ca');
+    // Laid out as the kubelet mounts a Secret: files reached through a `..data` symlink that an
+    // update swaps in one rename, so the certificate and key always change together.
+    const secret = join(dir, 'main-tls');
+    const version = async (name: string, pem: Pem) => {
+      await mkdir(join(secret, name), { recursive: true });
+      await writeFile(join(secret, name, 'tls.crt'), pem.cert);
+      await writeFile(join(secret, name, 'tls.key'), pem.key);
+      await symlink(name, join(secret, '..data_tmp'));
+      await rename(join(secret, '..data_tmp'), join(secret, '..data'));
+    };
+    await version('v1', makeLeaf(dir, serverCa, 'main-extender-1'));
+    const cert = join(secret, 'tls.crt');
+    const key = join(secret, 'tls.key');
+    await symlink('..data/tls.crt', cert);
+    await symlink('..data/tls.key', key);
+    const { child, base, waitFor } = await start([
+      '--listen',
+      '0.0.0.0:0',
+      '--tls-cert',
+      cert,
+      '--tls-key',
+      key,
+      '--tls-client-ca',
+      clientCa.certFile,
+      '--tls-poll-interval',
+      '100ms',
+      '--policy',
+      policyExample,
+      '--kubeconfig',
+      await cluster.kubeconfigFile(),
+    ]);
+    try {
+      const url = (path: string) => `https://127.0.0.1:${new URL(base).port}${path}`;
+      const attack = { PodName: 'victim', PodNamespace: 'default', PodUID: '', Node: 'any-node' };
+      assert.equal((await httpsCall(url('/bind'), serverCa.cert, undefined, attack)).status, 401);
+      const scheduler = makeLeaf(dir, clientCa, 'main-kube-scheduler');
+      const bound = await httpsCall(url('/bind'), serverCa.cert, scheduler, attack);
+      assert.equal(bound.status, 200);
+      assert.match(String(bound.body.Error), /refused: PodUID is empty/);
+      assert.equal((await httpsCall(url('/healthz'), serverCa.cert)).serverCn, 'main-extender-1');
+
+      const reloaded = waitFor('TLS files reloaded');
+      await version('v2', makeLeaf(dir, serverCa, 'main-extender-2'));
+      await reloaded;
+      assert.equal((await httpsCall(url('/healthz'), serverCa.cert)).serverCn, 'main-extender-2');
     } finally {
       child.kill('SIGKILL');
     }

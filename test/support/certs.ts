@@ -3,7 +3,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { join } from 'node:path';
+import type { TLSSocket } from 'node:tls';
 
 export interface Pem {
   /** Paths of the files. */
@@ -67,4 +69,44 @@ export function makeLeaf(dir: string, ca: Pem, cn: string): Pem {
     certFile,
   ]);
   return read(certFile, keyFile);
+}
+
+export interface HttpsAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  /** CN of the certificate the server presented. */
+  serverCn: string;
+}
+
+/**
+ * One HTTPS request on a fresh connection (so a reloaded server certificate shows), trusting
+ * `serverCa`, as `client` or without a client certificate; POST with `body` as JSON, else GET.
+ */
+export function httpsCall(url: string, serverCa: Buffer, client?: Pem, body?: unknown): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: body === undefined ? 'GET' : 'POST',
+        ca: serverCa,
+        agent: false,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        ...(client ? { cert: client.cert, key: client.key } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          resolve({
+            status: res.statusCode ?? 0,
+            body: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text },
+            serverCn: String((res.socket as TLSSocket).getPeerCertificate().subject?.CN ?? ''),
+          });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
 }
