@@ -56,6 +56,20 @@ export function listenOption(port: number, what: string, host = '0.0.0.0'): Opti
     .argParser(parseListen);
 }
 
+/** Whether `host` is reachable from this machine only (a loopback address or name). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/**
+ * The parser of a flag that may be given several times: the values given, in order, replacing
+ * `defaults` (commander hands the default array itself to the first call).
+ */
+export function repeatable(defaults: readonly string[]) {
+  return (text: string, previous: readonly string[]): string[] =>
+    previous === defaults ? [text] : [...previous, text];
+}
+
 /** `--log-level LEVEL`: structured JSON logs on stdout at this level and above. */
 export function logLevelOption(): Option {
   return new Option('--log-level <level>', LOG_LEVELS.join(', ')).default('info').argParser(parseLogLevel);

@@ -1,7 +1,6 @@
 // Reloading the policy when its file changes. Polls the content rather than using fs.watch: a
 // ConfigMap volume updates by swapping a symlink, which inotify-based watches miss.
-import { readFile } from 'node:fs/promises';
-import { type PolicyResult, parsePolicy } from './policy.ts';
+import { type PolicyResult, parsePolicy, readPolicyText } from './policy.ts';
 
 export interface PolicyWatchOptions {
   path: string;
@@ -20,16 +19,12 @@ export function watchPolicyFile(options: PolicyWatchOptions): () => void {
     if (busy) return;
     busy = true;
     try {
-      const text = await readFile(options.path, 'utf8');
-      if (text !== last) {
-        last = text;
-        options.onChange(parsePolicy(text, options.path));
-      }
-    } catch (err: unknown) {
-      const error = `${options.path}: cannot read: ${(err as Error).message}`;
-      if (last !== error) {
-        last = error;
-        options.onChange({ ok: false, error });
+      const read = await readPolicyText(options.path);
+      // An unreadable or oversized file is reported once, however long it stays so.
+      const seen = read.ok ? read.text : read.error;
+      if (seen !== last) {
+        last = seen;
+        options.onChange(read.ok ? parsePolicy(read.text, options.path) : read);
       }
     } finally {
       busy = false;

@@ -2,7 +2,7 @@
 // valid, the hot-value rule) and the extender (thresholds, weights). Two spellings are accepted:
 // loadwise's own `SchedulerPolicy`, and crane-scheduler's `DynamicSchedulerPolicy` unchanged, so a
 // crane installation can switch over with its existing file.
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { type Static, type TSchema, Type } from '@sinclair/typebox';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
@@ -260,18 +260,42 @@ function finish(raw: RawPolicy, origin: string): PolicyResult {
   return { ok: true, policy, warnings };
 }
 
-/** Reads and parses a policy file; a missing, unreadable or oversized file is an error result. */
-export async function loadPolicyFile(path: string): Promise<PolicyResult> {
-  let text: string;
+/**
+ * Reads a policy file's text, refusing one larger than MAX_POLICY_BYTES before reading it: a
+ * policy is a few hundred bytes, and a huge file must not be pulled into memory on a reload.
+ */
+export async function readPolicyText(
+  path: string,
+): Promise<{ ok: true; text: string } | { ok: false; error: string }> {
+  let file;
   try {
-    const buffer = await readFile(path);
-    if (buffer.length > MAX_POLICY_BYTES)
-      return { ok: false, error: `${path}: larger than ${MAX_POLICY_BYTES} bytes` };
-    text = buffer.toString('utf8');
+    file = await open(path, 'r');
   } catch (err: unknown) {
     return { ok: false, error: `${path}: cannot read: ${(err as Error).message}` };
   }
-  return parsePolicy(text, path);
+  try {
+    // Read one byte more than allowed: a file that grows after a stat is caught as well.
+    const buffer = Buffer.alloc(MAX_POLICY_BYTES + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, length, buffer.length - length, length);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > MAX_POLICY_BYTES)
+        return { ok: false, error: `${path}: larger than ${MAX_POLICY_BYTES} bytes` };
+    }
+    return { ok: true, text: buffer.subarray(0, length).toString('utf8') };
+  } catch (err: unknown) {
+    return { ok: false, error: `${path}: cannot read: ${(err as Error).message}` };
+  } finally {
+    await file.close();
+  }
+}
+
+/** Reads and parses a policy file; a missing, unreadable or oversized file is an error result. */
+export async function loadPolicyFile(path: string): Promise<PolicyResult> {
+  const read = await readPolicyText(path);
+  return read.ok ? parsePolicy(read.text, path) : read;
 }
 
 /**

@@ -1,14 +1,15 @@
 // The node agent's HTTP contract: where it listens, its paths, and the /statistics document.
 import type { FigureName } from './figures.ts';
 import type { GpuDevice } from './gpu-inventory.ts';
+import { PROBE_PATHS } from './probes.ts';
 
 export const AGENT_DEFAULT_PORT = 19101;
 
 export const AGENT_PATHS = {
   statistics: '/statistics',
   metrics: '/metrics',
-  healthz: '/healthz',
-  readyz: '/readyz',
+  healthz: PROBE_PATHS.healthz,
+  readyz: PROBE_PATHS.readyz,
 } as const;
 
 /**

@@ -1,14 +1,39 @@
 // kube-scheduler's extender protocol (k8s.io/kube-scheduler/extender/v1). The Go structs carry no
 // JSON tags, so the wire names are the Go field names: `Pod`, `NodeNames`, `FailedNodes`, ...
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
+import { PROBE_PATHS } from './probes.ts';
 
 export const EXTENDER_DEFAULT_PORT = 8888;
+
+/**
+ * The extender listens on loopback unless told otherwise: as a second container of the loadwise
+ * kube-scheduler Pod, only kube-scheduler (same network namespace) can reach its verbs.
+ */
+export const EXTENDER_DEFAULT_HOST = '127.0.0.1';
+
+/** The `spec.schedulerName` the extender binds pods for unless `--scheduler-name` says otherwise. */
+export const DEFAULT_SCHEDULER_NAME = 'loadwise-scheduler';
+
+/**
+ * Why `/bind` refused a pod before touching it (the `reason` label of the refusals metric):
+ * the caller named no UID, the pod does not exist, exists with another UID, is already bound, or
+ * belongs to a scheduler this extender does not serve.
+ */
+export const BIND_REFUSAL_REASONS = [
+  'empty_uid',
+  'not_found',
+  'uid_mismatch',
+  'already_bound',
+  'scheduler_name',
+] as const;
+export type BindRefusalReason = (typeof BIND_REFUSAL_REASONS)[number];
 
 export const EXTENDER_PATHS = {
   filter: '/filter',
   prioritize: '/prioritize',
   bind: '/bind',
-  healthz: '/healthz',
+  healthz: PROBE_PATHS.healthz,
+  readyz: PROBE_PATHS.readyz,
   metrics: '/metrics',
 } as const;
 

@@ -55,6 +55,10 @@ export const EXTENDER_METRICS = {
   policyReloads: `${METRIC_PREFIX}extender_policy_reloads_total`,
   /** Bindings by `result` (ok, error). */
   bindings: `${METRIC_PREFIX}extender_bindings_total`,
+  /** Binds refused before the API was asked to bind, by `reason` (BIND_REFUSAL_REASONS). */
+  bindRefusals: `${METRIC_PREFIX}extender_bind_refusals_total`,
+  /** TLS certificate (re)loads by `result` (ok, invalid); on invalid the last good ones stay. */
+  tlsReloads: `${METRIC_PREFIX}extender_tls_reloads_total`,
   /** Nodes in the extender's cache. */
   cachedNodes: `${METRIC_PREFIX}extender_cached_nodes`,
 } as const;

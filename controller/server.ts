@@ -1,7 +1,7 @@
 // The controller's own HTTP endpoints: /metrics (Prometheus), /healthz (alive), /readyz (the Node
 // cache has its first list).
 import type { FastifyInstance } from 'fastify';
-import { createServer, errorBody, route } from '../common/http.ts';
+import { createServer, probeRoutes, route } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
 import type { ControllerMetrics } from './metrics.ts';
 
@@ -17,10 +17,6 @@ export function buildControllerServer(opts: ControllerServerOptions): FastifyIns
     const text = await opts.metrics.registry.metrics();
     return reply.header('content-type', opts.metrics.registry.contentType).send(text);
   });
-  route(app, '/healthz', ['GET'], async (_request, reply) => reply.send({ status: 'ok' }));
-  route(app, '/readyz', ['GET'], async (_request, reply) => {
-    if (opts.ready()) return reply.send({ status: 'ready' });
-    return reply.code(503).send(errorBody('Service Unavailable', 'the Node cache has not synced yet'));
-  });
+  probeRoutes(app, () => (opts.ready() ? undefined : 'the Node cache has not synced yet'));
   return app;
 }

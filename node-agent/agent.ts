@@ -2,7 +2,7 @@
 // benchmarks run it in-process exactly as the command does.
 import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../common/clock.ts';
-import { createServer, errorBody, route } from '../common/http.ts';
+import { createServer, errorBody, probeRoutes, route } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
 import { AGENT_PATHS } from '../contracts/index.ts';
 import type { GpuStatistics } from '../contracts/index.ts';
@@ -182,12 +182,7 @@ export class NodeAgent {
       const text = await this.metrics.registry.metrics();
       return reply.type(this.metrics.registry.contentType).send(text);
     });
-    route(app, AGENT_PATHS.healthz, ['GET'], async () => ({ status: 'ok' }));
-    route(app, AGENT_PATHS.readyz, ['GET'], async (_request, reply) =>
-      this.ready
-        ? { status: 'ready' }
-        : reply.code(503).send(errorBody('Service Unavailable', 'no good sample of /proc yet')),
-    );
+    probeRoutes(app, () => (this.ready ? undefined : 'no good sample of /proc yet'));
     return app;
   }
 }

@@ -155,13 +155,13 @@ describe('extender with --gpu-policy fgd', () => {
     assert.equal(placed.shares![0]!.memoryMiB, 16 * 256);
   });
 
-  it('refuses to bind a pod it cannot read, rather than bind a vGPU pod without an assignment', async () => {
+  it('refuses to bind a pod that does not exist', async () => {
     const result = await post<{ Error: string }>(wholes.base, '/bind', {
       PodName: 'never-created',
       PodNamespace: cluster.namespace,
       PodUID: 'uid-never-created',
       Node: whole,
     });
-    assert.match(result.Error, /binding .*never-created to .*: reading the pod: .*not found/i);
+    assert.match(result.Error, /binding .*never-created to .*: refused: the pod does not exist/);
   });
 });

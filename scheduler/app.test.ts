@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import {
+  DEFAULT_SCHEDULER_NAME,
   encodeFraction,
   type ExtenderFilterResult,
   type HostPriorityList,
@@ -58,6 +59,7 @@ describe('scheduler extender over HTTP', () => {
   const pod = (name: string): V1Pod => ({
     metadata: { name, namespace: cluster.namespace, uid: `uid-${name}` },
     spec: {
+      schedulerName: DEFAULT_SCHEDULER_NAME,
       containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '2', memory: '4Gi' } } }],
     },
   });
@@ -129,7 +131,7 @@ describe('scheduler extender over HTTP', () => {
     const res = await post('/bind', {
       PodName: 'bound',
       PodNamespace: cluster.namespace,
-      PodUID: '',
+      PodUID: 'uid-bound',
       Node: names.idle,
     });
     assert.deepEqual(res.body, { Error: '' });
@@ -141,7 +143,7 @@ describe('scheduler extender over HTTP', () => {
     assert.ok(afterBind[0]!.Score < before[0]!.Score, `${before[0]!.Score} -> ${afterBind[0]!.Score}`);
   });
 
-  it('returns the API failure as ExtenderBindingResult.Error', async () => {
+  it('returns a refused bind as ExtenderBindingResult.Error', async () => {
     const res = await post('/bind', {
       PodName: 'no-such-pod',
       PodNamespace: cluster.namespace,
@@ -149,7 +151,7 @@ describe('scheduler extender over HTTP', () => {
       Node: names.idle,
     });
     assert.equal(res.status, 200);
-    assert.match(String(res.body.Error), /binding .*no-such-pod to .*: HTTP 404/);
+    assert.match(String(res.body.Error), /binding .*no-such-pod to .*: refused: the pod does not exist/);
   });
 
   it('answers garbage with 400/413 and a JSON message, and keeps serving', async () => {
@@ -187,6 +189,66 @@ describe('scheduler extender over HTTP', () => {
     );
     assert.match(text, new RegExp(`^${EXTENDER_METRICS.filterRejections}\\{reason="unknown_node"\\} 1`, 'm'));
     assert.match(text, new RegExp(`^${EXTENDER_METRICS.bindings}\\{result="ok"\\} 1`, 'm'));
+  });
+
+  it('answers every malformed pod or node it would read with 400 naming the field, never 500', async () => {
+    const cases: [string, unknown, RegExp][] = [
+      [
+        'containers as an object',
+        { Pod: { metadata: { name: 'x' }, spec: { containers: { name: 'c' } } }, NodeNames: [] },
+        /containers must be array/,
+      ],
+      [
+        'containers holding null',
+        { Pod: { metadata: { name: 'x' }, spec: { containers: [null] } }, NodeNames: [] },
+        /containers\/0 must be object/,
+      ],
+      [
+        'resources as a string',
+        { Pod: { metadata: { name: 'x' }, spec: { containers: [{ name: 'c', resources: 'big' }] } } },
+        /resources must be object/,
+      ],
+      [
+        'a quantity as an object',
+        {
+          Pod: {
+            metadata: { name: 'x' },
+            spec: { containers: [{ name: 'c', resources: { limits: { cpu: { v: 1 } } } }] },
+          },
+        },
+        /limits\/cpu must be/,
+      ],
+      [
+        'an annotation that is not a string',
+        { Pod: { metadata: { name: 'x', annotations: { 'loadwise.io/gpu-model': 7 } } } },
+        /annotations\/loadwise.io~1gpu-model must be string/,
+      ],
+      [
+        'a node item without metadata',
+        { Pod: pod('y'), Nodes: { items: [{}] } },
+        /must have required property 'metadata'/,
+      ],
+      [
+        'a node allocatable that is a list',
+        { Pod: pod('y'), Nodes: { items: [{ metadata: { name: 'n' }, status: { allocatable: [1] } }] } },
+        /allocatable must be object/,
+      ],
+    ];
+    for (const [what, body, message] of cases) {
+      for (const path of ['/filter', '/prioritize']) {
+        const res = await post(path, body);
+        assert.equal(res.status, 400, `${what} on ${path}: ${JSON.stringify(res.body)}`);
+        assert.match(String(res.body.message), message, what);
+      }
+    }
+    const deep = await post(
+      '/filter',
+      `{"Pod":{"metadata":{"name":"x"}},"Nodes":{"items":[${'{"a":'.repeat(100_000)}1${'}'.repeat(100_000)}]}}`,
+      true,
+    );
+    assert.equal(deep.status, 400);
+    assert.match(String(deep.body.message), /nests deeper than 100 levels/);
+    assert.equal((await post('/filter', { Pod: pod('after'), NodeNames: [names.idle] })).status, 200);
   });
 
   it('applies a reloaded policy, and keeps the last good one when the new file is invalid', async () => {

@@ -1,13 +1,16 @@
 // The extender assembled: Node watch → node index, policy → rules, verbs, HTTP. Nothing global,
 // so tests run it in-process against the API-server double exactly as the command runs it.
 import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
-import type { ExtenderBindingArgs } from '../contracts/index.ts';
+import { DEFAULT_SCHEDULER_NAME, type ExtenderBindingArgs } from '../contracts/index.ts';
 import type { Clock } from '../common/clock.ts';
+import type { ServerTimeouts } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
+import { secureContextOptions, type TlsMaterial } from '../common/tls.ts';
 import type { PolicyResult, SchedulerPolicy } from '../common/policy.ts';
 import { Reflector } from '../common/reflector.ts';
-import { errorMessage, requestOptions, reuseConnections } from '../common/kube.ts';
+import { apiStatus, errorMessage, requestOptions, reuseConnections } from '../common/kube.ts';
 import { RecentBindings } from './core/load/recent-bindings.ts';
 import type { LoadRules } from './core/load/rules.ts';
 import type { GpuPolicy } from './core/vgpu/fit.ts';
@@ -27,11 +30,16 @@ export interface SchedulerAppOptions {
   clock: Clock;
   logger: Logger;
   apiTimeoutMs: number;
-  https?: { cert: Buffer; key: Buffer };
+  /** Serve HTTPS; with `ca`, mutual TLS: only clients with a certificate signed by it reach the verbs. */
+  https?: TlsMaterial;
+  /** Overrides of the HTTP server's request, header and keep-alive timeouts. */
+  timeouts?: Partial<ServerTimeouts>;
   /** How vGPU pods are scored and their shares placed (default fgd). */
   gpuPolicy?: GpuPolicy;
   /** How many recent vGPU container requests fgd measures fragmentation against (default 1000). */
   recentRequests?: number;
+  /** The `spec.schedulerName`s whose pods `/bind` binds (default: loadwise-scheduler). */
+  schedulerNames?: readonly string[];
 }
 
 /** An own GPU assignment the Pod watch never confirmed is dropped after this long. */
@@ -85,10 +93,16 @@ export class SchedulerApp {
         }
       },
     });
-    const annotatePod = async (namespace: string, name: string, annotations: Record<string, string>) => {
+    const annotatePod = async (
+      namespace: string,
+      name: string,
+      uid: string,
+      annotations: Record<string, string>,
+    ) => {
       try {
+        // The UID in the patch makes the API server refuse a recreated pod of the same name.
         await core.patchNamespacedPod(
-          { name, namespace, body: { metadata: { annotations } } },
+          { name, namespace, body: { metadata: { uid, annotations } } },
           requestOptions(opts.apiTimeoutMs, PatchStrategy.MergePatch),
         );
       } catch (err) {
@@ -99,6 +113,7 @@ export class SchedulerApp {
       try {
         return await core.readNamespacedPod({ name, namespace }, requestOptions(opts.apiTimeoutMs));
       } catch (err) {
+        if (apiStatus(err) === 404) return undefined;
         throw new Error(errorMessage(err));
       }
     };
@@ -111,11 +126,8 @@ export class SchedulerApp {
             body: {
               apiVersion: 'v1',
               kind: 'Binding',
-              metadata: {
-                name: args.PodName,
-                namespace: args.PodNamespace,
-                ...(args.PodUID ? { uid: args.PodUID } : {}),
-              },
+              // The UID is the API server's precondition: it binds this pod or none.
+              metadata: { name: args.PodName, namespace: args.PodNamespace, uid: args.PodUID },
               target: { apiVersion: 'v1', kind: 'Node', name: args.Node },
             },
           },
@@ -131,13 +143,14 @@ export class SchedulerApp {
       clock: opts.clock,
       rules: () => this.rules,
       bindPod,
+      readPod,
+      schedulerNames: new Set(opts.schedulerNames ?? [DEFAULT_SCHEDULER_NAME]),
       events: this.metrics,
       logger: opts.logger,
       gpu: {
         ledger: this.ledger,
         policy: opts.gpuPolicy ?? 'fgd',
         annotatePod,
-        readPod,
         mix: new RecentRequests(opts.recentRequests ?? DEFAULT_RECENT_REQUESTS),
       },
     });
@@ -147,7 +160,20 @@ export class SchedulerApp {
       logger: opts.logger,
       ready: () => this.watch.synced && this.podWatch.synced,
       https: opts.https,
+      timeouts: opts.timeouts,
     });
+  }
+
+  /**
+   * Puts new TLS material in force for connections made from now on (a rotated certificate or
+   * client CA); connections already open keep theirs.
+   */
+  setTls(material: TlsMaterial): void {
+    if (!this.opts.https) throw new Error('the extender serves plain HTTP; start it with TLS to rotate TLS');
+    if ((material.ca === undefined) !== (this.opts.https.ca === undefined))
+      throw new Error('mutual TLS is chosen at start; a reload may change the client CA, not add or drop it');
+    // HTTPS: fastify built a tls.Server; its declared type is the plain one.
+    (this.server.server as unknown as TlsServer).setSecureContext(secureContextOptions(material));
   }
 
   /** Applies a reloaded policy file; an invalid one is reported and the last good one stays. */

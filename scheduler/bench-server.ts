@@ -87,6 +87,8 @@ const extenderWith = (policy: GpuPolicy) =>
     clock,
     rules: () => rules,
     bindPod: async () => {},
+    readPod: async () => undefined,
+    schedulerNames: new Set(),
     events: metrics,
     logger,
     gpu: { ledger, policy, annotatePod: async () => {} },

@@ -3,6 +3,7 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { LRUCache } from 'lru-cache';
 import type {
+  BindRefusalReason,
   ExtenderArgs,
   ExtenderBindingArgs,
   ExtenderBindingResult,
@@ -25,6 +26,7 @@ import { fgdCosts, fgdPlace, fgdScores } from './core/vgpu/fgd.ts';
 import { fitPod, type GpuPolicy } from './core/vgpu/fit.ts';
 import { RecentRequests } from './core/vgpu/recent-mix.ts';
 import { type PodGpuRequest, podGpuRequest } from './core/vgpu/request.ts';
+import { bindRefusal, refuseWithoutUid } from './bind-guard.ts';
 import type { GpuLedger } from './gpu-ledger.ts';
 import type { NodeEntry, NodeIndex } from './node-index.ts';
 
@@ -33,6 +35,8 @@ export const UNKNOWN_NODE_REASON = 'node not in the extender cache (not yet seen
 export interface ExtenderEvents {
   rejected(reason: string, count: number): void;
   bound(result: 'ok' | 'error'): void;
+  /** A bind refused on the pod's own record (counted besides `bound('error')`). */
+  bindRefused(reason: BindRefusalReason): void;
 }
 
 export interface ExtenderDeps {
@@ -40,28 +44,43 @@ export interface ExtenderDeps {
   recent: RecentBindings;
   clock: Clock;
   rules: () => LoadRules;
-  /** Creates the Binding through the API; throws an Error whose message says why it failed. */
+  /**
+   * Creates the Binding through the API, with the pod's UID as its precondition; throws an Error
+   * whose message says why it failed.
+   */
   bindPod: (args: ExtenderBindingArgs) => Promise<void>;
+  /**
+   * Reads the pod from the API server (undefined when it does not exist); throws an Error that
+   * says why it could not. Bind decides on this record, never on a /filter body.
+   */
+  readPod: (namespace: string, name: string) => Promise<V1Pod | undefined>;
+  /** The `spec.schedulerName`s whose pods this extender binds. */
+  schedulerNames: ReadonlySet<string>;
   events: ExtenderEvents;
   logger: Logger;
   /** vGPU placement: what is assigned where, how shares are placed, and the pod annotation write. */
   gpu?: {
     ledger: GpuLedger;
     policy: GpuPolicy;
-    /** Merge-patches the pod's annotations; throws an Error that says why it failed. */
-    annotatePod: (namespace: string, name: string, annotations: Record<string, string>) => Promise<void>;
     /**
-     * Reads a pod from the API, for a bind of a pod this extender never filtered (it restarted,
-     * or another replica filtered); throws an Error that says why it failed. Without it, such a
-     * pod is bound without GPU placement.
+     * Merge-patches the annotations of the pod with this UID (the API refuses another pod of the
+     * same name); throws an Error that says why it failed.
      */
-    readPod?: (namespace: string, name: string) => Promise<V1Pod>;
+    annotatePod: (
+      namespace: string,
+      name: string,
+      uid: string,
+      annotations: Record<string, string>,
+    ) => Promise<void>;
     /** The requests fgd measures fragmentation against (default: the last 1000 containers). */
     mix?: RecentRequests;
   };
 }
 
-/** Pods seen in filter/prioritize, so bind (which gets names only) knows what it binds. */
+/**
+ * Pods seen in filter/prioritize, parsed once per pod for the calls that follow and counted once
+ * in the mix. Bind never reads it: a /filter body is the caller's word, not the API server's.
+ */
 const DEMAND_CACHE_SIZE = 10_000;
 
 interface SeenPod {
@@ -199,35 +218,44 @@ export class Extender {
     return fit.ok ? undefined : fit.reason;
   }
 
+  /**
+   * Binds the pod kube-scheduler chose a node for. The pod is read from the API server first and
+   * bound only when it exists with the UID named, is not bound yet and belongs to a scheduler this
+   * extender serves; its GPUs are placed from that record, and both writes carry the UID, so a pod
+   * recreated under the same name meanwhile is refused by the API server.
+   */
   async bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
     const pod = `${args.PodNamespace}/${args.PodName}`;
-    let seen = this.seen.get(pod);
-    const readPod = this.deps.gpu?.readPod;
-    // Never filtered here (a restart, another replica), or a different pod of the same name: read
-    // it, so a vGPU pod never gets its Binding without its GPU assignment.
-    if (readPod && (!seen || (seen.uid !== '' && args.PodUID && seen.uid !== args.PodUID))) {
-      try {
-        seen = this.learn(pod, await readPod(args.PodNamespace, args.PodName));
-      } catch (err) {
-        const message = `binding ${pod} to ${args.Node}: reading the pod: ${(err as Error).message}`;
-        this.deps.logger.warn({ pod, node: args.Node, err: (err as Error).message }, 'bind failed');
-        this.deps.events.bound('error');
-        return { Error: message };
-      }
+    const fail = (message: string, reason?: BindRefusalReason): ExtenderBindingResult => {
+      if (reason) this.deps.events.bindRefused(reason);
+      this.deps.events.bound('error');
+      this.deps.logger.warn(
+        { pod, uid: args.PodUID, node: args.Node, reason, err: message },
+        reason ? 'bind refused' : 'bind failed',
+      );
+      return { Error: `binding ${pod} to ${args.Node}: ${message}` };
+    };
+    const early = refuseWithoutUid(args);
+    if (early) return fail(early.message, early.reason);
+    let live: V1Pod | undefined;
+    try {
+      live = await this.deps.readPod(args.PodNamespace, args.PodName);
+    } catch (err) {
+      return fail(`reading the pod: ${(err as Error).message}`);
     }
-    const request = seen?.gpu;
+    const refusal = bindRefusal(args, live, this.deps.schedulerNames);
+    if (refusal || !live) return fail(refusal?.message ?? 'refused', refusal?.reason);
+    const parsed = podGpuRequest(live);
+    const request = parsed.ok ? parsed.request : parsed.error;
     let assigned: Record<string, GpuShare[]> | undefined;
     if (request !== undefined) {
       const placed = this.placeGpus(args, request);
-      if (typeof placed === 'string') {
-        this.deps.events.bound('error');
-        return { Error: `binding ${pod} to ${args.Node}: ${placed}` };
-      }
+      if (typeof placed === 'string') return fail(placed);
       assigned = placed;
     }
     try {
       if (assigned) {
-        await this.deps.gpu!.annotatePod(args.PodNamespace, args.PodName, {
+        await this.deps.gpu!.annotatePod(args.PodNamespace, args.PodName, args.PodUID, {
           [VGPU_ASSIGNMENT_ANNOTATION]: encodeVgpuAssignment({ containers: assigned }),
           [VGPU_ASSUME_TIME_ANNOTATION]: String(this.deps.clock.now()),
         });
@@ -235,14 +263,10 @@ export class Extender {
       await this.deps.bindPod(args);
     } catch (err) {
       if (assigned) this.deps.gpu!.ledger.forget(args.PodNamespace, args.PodName);
-      const message = `binding ${pod} to ${args.Node}: ${(err as Error).message}`;
-      this.deps.logger.warn({ pod, node: args.Node, err: (err as Error).message }, 'bind failed');
-      this.deps.events.bound('error');
-      return { Error: message };
+      return fail((err as Error).message);
     }
     // Count the pod on its node at once: the next filter in this burst must see it.
-    const demand = seen?.demand ?? { cpuCores: 0, memoryBytes: 0 };
-    this.deps.recent.record(args.Node, { pod, boundAtMs: this.deps.clock.now(), demand });
+    this.deps.recent.record(args.Node, { pod, boundAtMs: this.deps.clock.now(), demand: podDemand(live) });
     this.deps.events.bound('ok');
     return { Error: '' };
   }

@@ -3,13 +3,16 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFile, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
+import { writeKubeconfig } from '../hack/local/cluster/apiserver/kubeconfig.ts';
+import { httpsCall, makeCa, makeLeaf, type Pem } from '../test/support/certs.ts';
 import { startCommand } from '../test/support/process.ts';
+import { freePort } from '../test/support/wait.ts';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
 const policyExample = fileURLToPath(new URL('../configs/policy.yaml', import.meta.url));
@@ -41,6 +44,10 @@ describe('loadwise-scheduler command', () => {
       '--kubeconfig',
       '--tls-cert',
       '--tls-key',
+      '--tls-client-ca',
+      '--tls-poll-interval',
+      '--insecure-listen',
+      '--scheduler-name',
       '--crane-keys',
       '--gpu-policy',
       '--help',
@@ -59,6 +66,117 @@ describe('loadwise-scheduler command', () => {
     const bad = spawnSync(process.execPath, argv(['--gpu-policy', 'firstfit']), { encoding: 'utf8' });
     assert.notEqual(bad.status, 0);
     assert.match(bad.stderr, /'firstfit' is invalid\. Allowed choices are fgd, binpack, spread/);
+  });
+
+  it('listens on loopback by default, and refuses another address without mutual TLS', async () => {
+    const help = spawnSync(process.execPath, argv(['--help']), { encoding: 'utf8' });
+    assert.match(help.stdout.replace(/\s+/g, ' '), /default: 127\.0\.0\.1:8888/);
+    assert.match(
+      help.stdout.replace(/\s+/g, ' '),
+      /--scheduler-name <name> .*repeat .*default: loadwise-scheduler/,
+    );
+    const open = spawnSync(process.execPath, argv(['--listen', '0.0.0.0:0']), { encoding: 'utf8' });
+    assert.equal(open.status, 1);
+    assert.match(
+      open.stderr,
+      /--listen 0\.0\.0\.0 is reachable from other machines, and whoever reaches \/bind binds pods/,
+    );
+    const caOnly = spawnSync(process.execPath, argv(['--tls-client-ca', 'ca.pem']), { encoding: 'utf8' });
+    assert.equal(caOnly.status, 1);
+    assert.match(caOnly.stderr, /--tls-client-ca needs --tls-cert and --tls-key/);
+    const missing = spawnSync(
+      process.execPath,
+      argv([
+        '--listen',
+        '0.0.0.0:0',
+        '--tls-cert',
+        join(dir, 'no.crt'),
+        '--tls-key',
+        join(dir, 'no.key'),
+        '--tls-client-ca',
+        join(dir, 'no.pem'),
+      ]),
+      { encoding: 'utf8' },
+    );
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /TLS certificate .*no\.crt: cannot read/);
+  });
+
+  it('stays alive (/healthz 200) but not ready (/readyz 503) while the API server is unreachable', async () => {
+    const kubeconfig = join(dir, 'dead.kubeconfig');
+    await writeKubeconfig(kubeconfig, `http://127.0.0.1:${await freePort()}`);
+    const { child, base } = await start([
+      '--listen',
+      '127.0.0.1:0',
+      '--policy',
+      policyExample,
+      '--kubeconfig',
+      kubeconfig,
+    ]);
+    try {
+      assert.deepEqual(await (await fetch(`${base}/healthz`)).json(), { status: 'ok' });
+      const ready = await fetch(`${base}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.deepEqual(await ready.json(), {
+        error: 'Service Unavailable',
+        message: 'the Node and Pod caches have not synced with the API server yet',
+      });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('serves mutual TLS on a public address and picks up a rotated certificate without a restart', async () => {
+    const serverCa = makeCa(dir, 'main-server-ca');
+    const clientCa = makeCa(dir, 'main-client-ca');
+    // Laid out as the kubelet mounts a Secret: files reached through a `..data` symlink that an
+    // update swaps in one rename, so the certificate and key always change together.
+    const secret = join(dir, 'main-tls');
+    const version = async (name: string, pem: Pem) => {
+      await mkdir(join(secret, name), { recursive: true });
+      await writeFile(join(secret, name, 'tls.crt'), pem.cert);
+      await writeFile(join(secret, name, 'tls.key'), pem.key);
+      await symlink(name, join(secret, '..data_tmp'));
+      await rename(join(secret, '..data_tmp'), join(secret, '..data'));
+    };
+    await version('v1', makeLeaf(dir, serverCa, 'main-extender-1'));
+    const cert = join(secret, 'tls.crt');
+    const key = join(secret, 'tls.key');
+    await symlink('..data/tls.crt', cert);
+    await symlink('..data/tls.key', key);
+    const { child, base, waitFor } = await start([
+      '--listen',
+      '0.0.0.0:0',
+      '--tls-cert',
+      cert,
+      '--tls-key',
+      key,
+      '--tls-client-ca',
+      clientCa.certFile,
+      '--tls-poll-interval',
+      '100ms',
+      '--policy',
+      policyExample,
+      '--kubeconfig',
+      await cluster.kubeconfigFile(),
+    ]);
+    try {
+      const url = (path: string) => `https://127.0.0.1:${new URL(base).port}${path}`;
+      const attack = { PodName: 'victim', PodNamespace: 'default', PodUID: '', Node: 'any-node' };
+      assert.equal((await httpsCall(url('/bind'), serverCa.cert, undefined, attack)).status, 401);
+      const scheduler = makeLeaf(dir, clientCa, 'main-kube-scheduler');
+      const bound = await httpsCall(url('/bind'), serverCa.cert, scheduler, attack);
+      assert.equal(bound.status, 200);
+      assert.match(String(bound.body.Error), /refused: PodUID is empty/);
+      assert.equal((await httpsCall(url('/healthz'), serverCa.cert)).serverCn, 'main-extender-1');
+
+      const reloaded = waitFor('TLS files reloaded');
+      await version('v2', makeLeaf(dir, serverCa, 'main-extender-2'));
+      await reloaded;
+      assert.equal((await httpsCall(url('/healthz'), serverCa.cert)).serverCn, 'main-extender-2');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('refuses to start on an invalid policy, saying why', async () => {

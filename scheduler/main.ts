@@ -1,16 +1,26 @@
 // `npm run scheduler -- [flags]`: the kube-scheduler extender.
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { EXTENDER_DEFAULT_PORT } from '../contracts/index.ts';
-import { listenOption, logLevelOption, parsePositiveDuration, HELP_LAYOUT } from '../common/cli.ts';
+import { DEFAULT_SCHEDULER_NAME, EXTENDER_DEFAULT_HOST, EXTENDER_DEFAULT_PORT } from '../contracts/index.ts';
+import {
+  isLoopback,
+  listenOption,
+  logLevelOption,
+  parsePositiveDuration,
+  repeatable,
+  HELP_LAYOUT,
+} from '../common/cli.ts';
 import { systemClock } from '../common/clock.ts';
 import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
 import { loadPolicyFile } from '../common/policy.ts';
 import { watchPolicyFile } from '../common/policy-watch.ts';
 import { loadKubeConfig } from '../common/kubeconfig.ts';
+import { loadTls, type TlsFiles, type TlsMaterial, TlsReloader } from '../common/tls.ts';
 import { SchedulerApp } from './app.ts';
 import { GPU_POLICIES, type GpuPolicy } from './core/vgpu/fit.ts';
+
+const DEFAULT_SCHEDULER_NAMES: readonly string[] = [DEFAULT_SCHEDULER_NAME];
 
 const program = new Command()
   .configureHelp(HELP_LAYOUT)
@@ -19,7 +29,15 @@ const program = new Command()
     'loadwise scheduler extender: kube-scheduler calls it to filter and score nodes on their real load ' +
       '(the node annotations the controller writes) and to bind, counting its own bindings at once.',
   )
-  .addOption(listenOption(EXTENDER_DEFAULT_PORT, '/filter, /prioritize, /bind, /healthz and /metrics'))
+  .addOption(
+    listenOption(
+      EXTENDER_DEFAULT_PORT,
+      '/filter, /prioritize, /bind, /metrics, /healthz and /readyz; loopback by default (the ' +
+        'extender as a second container of the kube-scheduler Pod); another address needs ' +
+        '--tls-client-ca or --insecure-listen',
+      EXTENDER_DEFAULT_HOST,
+    ),
+  )
   .addOption(
     new Option('--policy <path>', 'policy file (SchedulerPolicy or crane DynamicSchedulerPolicy)').default(
       'configs/policy.yaml',
@@ -30,6 +48,37 @@ const program = new Command()
   )
   .addOption(new Option('--tls-cert <path>', 'serve HTTPS with this certificate (PEM); needs --tls-key'))
   .addOption(new Option('--tls-key <path>', 'private key (PEM) for --tls-cert'))
+  .addOption(
+    new Option(
+      '--tls-client-ca <path>',
+      'mutual TLS: answer 401/403 to every client without a certificate signed by this CA (PEM), ' +
+        'except on /healthz and /readyz (kubelet probes present none); needs --tls-cert and --tls-key',
+    ),
+  )
+  .addOption(
+    new Option(
+      '--tls-poll-interval <duration>',
+      'how often --tls-cert, --tls-key and --tls-client-ca are checked for changes; new files apply ' +
+        'to new connections, an unusable change is logged and the last good files stay',
+    )
+      .default(10_000, '10s')
+      .argParser(parsePositiveDuration),
+  )
+  .addOption(
+    new Option(
+      '--insecure-listen',
+      'allow --listen on a non-loopback address without --tls-client-ca: anyone who reaches the ' +
+        'port can then call /bind (a test cluster only)',
+    ).default(false),
+  )
+  .addOption(
+    new Option(
+      '--scheduler-name <name>',
+      '/bind binds only pods with this spec.schedulerName; repeat the flag for several',
+    )
+      .default(DEFAULT_SCHEDULER_NAMES, DEFAULT_SCHEDULER_NAME)
+      .argParser(repeatable(DEFAULT_SCHEDULER_NAMES)),
+  )
   .addOption(
     new Option('--crane-keys', "also read crane-scheduler's bare annotation keys (cpu_usage_avg_5m)").default(
       false,
@@ -65,6 +114,10 @@ const opts = program.opts<{
   kubeconfig?: string;
   tlsCert?: string;
   tlsKey?: string;
+  tlsClientCa?: string;
+  tlsPollInterval: number;
+  insecureListen: boolean;
+  schedulerName: string[];
   craneKeys: boolean;
   policyPollInterval: number;
   apiTimeout: number;
@@ -75,6 +128,24 @@ const opts = program.opts<{
 const logger = createLogger({ level: opts.logLevel, name: 'scheduler' });
 if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey))
   program.error('error: --tls-cert and --tls-key go together');
+if (opts.tlsClientCa && !opts.tlsCert) program.error('error: --tls-client-ca needs --tls-cert and --tls-key');
+if (!isLoopback(opts.listen.host) && !opts.tlsClientCa && !opts.insecureListen) {
+  program.error(
+    `error: --listen ${opts.listen.host} is reachable from other machines, and whoever reaches /bind ` +
+      'binds pods: listen on 127.0.0.1 (the extender beside kube-scheduler in its Pod), or give ' +
+      '--tls-cert, --tls-key and --tls-client-ca (mutual TLS), or --insecure-listen for a test cluster',
+  );
+}
+const tlsFiles: TlsFiles | undefined =
+  opts.tlsCert && opts.tlsKey
+    ? { cert: opts.tlsCert, key: opts.tlsKey, ...(opts.tlsClientCa ? { clientCa: opts.tlsClientCa } : {}) }
+    : undefined;
+let tls: TlsMaterial | undefined;
+try {
+  tls = tlsFiles ? await loadTls(tlsFiles) : undefined;
+} catch (err) {
+  program.error(`error: ${(err as Error).message}`);
+}
 
 const loaded = await loadPolicyFile(opts.policy);
 if (!loaded.ok) {
@@ -96,11 +167,24 @@ const app = new SchedulerApp({
   logger,
   apiTimeoutMs: opts.apiTimeout,
   gpuPolicy: opts.gpuPolicy,
-  https:
-    opts.tlsCert && opts.tlsKey
-      ? { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
-      : undefined,
+  schedulerNames: opts.schedulerName,
+  https: tls,
 });
+const reloader =
+  tlsFiles && tls
+    ? new TlsReloader({
+        files: tlsFiles,
+        current: tls,
+        apply: (material) => app.setTls(material),
+        onReload: (reload) => {
+          if (reload.result === 'ok') logger.info(tlsFiles, 'TLS files reloaded');
+          if (reload.result === 'invalid')
+            logger.error({ error: reload.error }, 'TLS files rejected; keeping the last good ones');
+          if (reload.result !== 'unchanged') app.metrics.tlsReloads.inc({ result: reload.result });
+        },
+      })
+    : undefined;
+reloader?.start(opts.tlsPollInterval);
 const stopWatching = watchPolicyFile({
   path: opts.policy,
   intervalMs: opts.policyPollInterval,
@@ -110,13 +194,23 @@ const stopWatching = watchPolicyFile({
 
 exitOnSignals(logger, async () => {
   stopWatching();
+  reloader?.stop();
   await app.stop();
 });
 
 app.start();
 try {
   const address = await app.listen(opts.listen.host, opts.listen.port);
-  logger.info({ address, cluster: cluster.source, policy: opts.policy }, 'scheduler extender listening');
+  logger.info(
+    {
+      address,
+      cluster: cluster.source,
+      policy: opts.policy,
+      clientAuth: opts.tlsClientCa ? 'mutual TLS' : 'none',
+      schedulerNames: opts.schedulerName,
+    },
+    'scheduler extender listening',
+  );
 } catch (err) {
   logger.fatal({ err }, `cannot listen on ${opts.listen.host}:${opts.listen.port}`);
   process.exit(1);

@@ -1,6 +1,6 @@
 // The extender's Prometheus metrics, on a registry of its own.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { EXTENDER_METRICS } from '../contracts/index.ts';
+import { type BindRefusalReason, EXTENDER_METRICS } from '../contracts/index.ts';
 import type { ExtenderEvents } from './extender.ts';
 
 export class ExtenderMetrics implements ExtenderEvents {
@@ -10,6 +10,8 @@ export class ExtenderMetrics implements ExtenderEvents {
   readonly rejections: Counter<'reason'>;
   readonly policyReloads: Counter<'result'>;
   readonly bindings: Counter<'result'>;
+  readonly bindRefusals: Counter<'reason'>;
+  readonly tlsReloads: Counter<'result'>;
   readonly cachedNodes: Gauge;
 
   constructor() {
@@ -46,6 +48,20 @@ export class ExtenderMetrics implements ExtenderEvents {
       labelNames: ['result'],
       registers,
     });
+    this.bindRefusals = new Counter({
+      name: EXTENDER_METRICS.bindRefusals,
+      help:
+        'Binds refused on the pod as the API server has it: empty_uid, not_found, uid_mismatch, ' +
+        'already_bound, scheduler_name',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.tlsReloads = new Counter({
+      name: EXTENDER_METRICS.tlsReloads,
+      help: 'TLS certificate, key and client CA reloads by result; on invalid the last good ones stay',
+      labelNames: ['result'],
+      registers,
+    });
     this.cachedNodes = new Gauge({
       name: EXTENDER_METRICS.cachedNodes,
       help: 'Nodes in the extender cache',
@@ -59,5 +75,9 @@ export class ExtenderMetrics implements ExtenderEvents {
 
   bound(result: 'ok' | 'error'): void {
     this.bindings.inc({ result });
+  }
+
+  bindRefused(reason: BindRefusalReason): void {
+    this.bindRefusals.inc({ reason });
   }
 }

@@ -1,29 +1,54 @@
 // The extender's HTTP face: kube-scheduler's JSON in, validated and bounded, the verbs' answers out.
-import { Type } from '@sinclair/typebox';
+import { type TSchema, Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import {
   EXTENDER_BODY_LIMIT_BYTES,
   EXTENDER_PATHS,
   type ExtenderArgs,
+  PROBE_PATHS,
   type ExtenderBindingArgs,
 } from '../contracts/index.ts';
-import { createServer, route } from '../common/http.ts';
+import { createServer, probeRoutes, route, type ServerTimeouts } from '../common/http.ts';
+import type { TlsMaterial } from '../common/tls.ts';
 import type { Logger } from '../common/log.ts';
 import type { Extender } from './extender.ts';
 import type { ExtenderMetrics } from './metrics.ts';
 
 const Name = Type.String({ minLength: 1, maxLength: 253 });
-// The Pod and Node objects are Kubernetes' own; only what the extender relies on is required.
-const PodSchema = Type.Object({ metadata: Type.Object({ name: Name }) });
+/** Go's encoding/json writes a nil map or slice as null; every optional field may be null. */
+const Nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([Type.Null(), schema]));
+// The Pod and Node objects are Kubernetes' own. What the extender reads is validated to the type
+// it reads (a wrong type is a 400 naming the field, never a crash); the rest passes untouched.
+const Quantities = Type.Record(Type.String(), Type.Union([Type.String({ maxLength: 64 }), Type.Number()]));
+const Annotations = Type.Record(Type.String(), Type.String());
+const Container = Type.Object({
+  name: Type.String({ maxLength: 253 }),
+  resources: Nullable(Type.Object({ requests: Nullable(Quantities), limits: Nullable(Quantities) })),
+});
+const Containers = Nullable(Type.Array(Container, { maxItems: 1_000 }));
+const PodSchema = Type.Object({
+  metadata: Type.Object({
+    name: Name,
+    namespace: Type.Optional(Name),
+    uid: Type.Optional(Type.String({ maxLength: 128 })),
+    annotations: Nullable(Annotations),
+  }),
+  spec: Nullable(
+    Type.Object({ containers: Containers, initContainers: Containers, overhead: Nullable(Quantities) }),
+  ),
+});
+const NodeSchema = Type.Object({
+  metadata: Type.Object({
+    name: Name,
+    resourceVersion: Type.Optional(Type.String({ maxLength: 64 })),
+    annotations: Nullable(Annotations),
+  }),
+  status: Nullable(Type.Object({ allocatable: Nullable(Quantities) })),
+});
 const ArgsSchema = Type.Object({
   Pod: PodSchema,
-  Nodes: Type.Optional(
-    Type.Union([
-      Type.Null(),
-      Type.Object({ items: Type.Optional(Type.Union([Type.Null(), Type.Array(Type.Object({}))])) }),
-    ]),
-  ),
-  NodeNames: Type.Optional(Type.Union([Type.Null(), Type.Array(Name, { maxItems: 100_000 })])),
+  Nodes: Nullable(Type.Object({ items: Nullable(Type.Array(NodeSchema, { maxItems: 100_000 })) })),
+  NodeNames: Nullable(Type.Array(Name, { maxItems: 100_000 })),
 });
 // Response schemas let fastify compile a serializer instead of walking the answer with JSON.stringify.
 const Reasons = Type.Record(Type.String(), Type.String());
@@ -52,11 +77,19 @@ export interface ExtenderServerOptions {
   metrics: ExtenderMetrics;
   logger: Logger;
   ready: () => boolean;
-  https?: { cert: Buffer; key: Buffer };
+  /** HTTPS; with `ca`, mutual TLS (every path but the probes needs a client certificate). */
+  https?: TlsMaterial;
+  timeouts?: Partial<ServerTimeouts>;
 }
 
 export function createExtenderServer(opts: ExtenderServerOptions): FastifyInstance {
-  const app = createServer({ logger: opts.logger, bodyLimit: EXTENDER_BODY_LIMIT_BYTES, https: opts.https });
+  const app = createServer({
+    logger: opts.logger,
+    bodyLimit: EXTENDER_BODY_LIMIT_BYTES,
+    https: opts.https,
+    openPaths: Object.values(PROBE_PATHS),
+    timeouts: opts.timeouts,
+  });
   const { extender, metrics } = opts;
 
   app.addHook('onResponse', (request, reply, done) => {
@@ -95,10 +128,8 @@ export function createExtenderServer(opts: ExtenderServerOptions): FastifyInstan
       config: { verb: 'bind' },
     },
   );
-  route(app, EXTENDER_PATHS.healthz, ['GET'], async (_request, reply) =>
-    opts.ready()
-      ? { status: 'ok' }
-      : reply.code(503).send({ error: 'Service Unavailable', message: 'caches not synced yet' }),
+  probeRoutes(app, () =>
+    opts.ready() ? undefined : 'the Node and Pod caches have not synced with the API server yet',
   );
   route(app, EXTENDER_PATHS.metrics, ['GET'], async (_request, reply) =>
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),

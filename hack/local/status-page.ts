@@ -3,7 +3,7 @@
 // build step and no assets to fetch — the charts are SVG drawn by the page's own script — so it
 // works on a machine without network access.
 import type { FastifyInstance } from 'fastify';
-import { createServer, errorBody, route } from '../../common/http.ts';
+import { createServer, errorBody, probeRoutes, route } from '../../common/http.ts';
 import type { Logger } from '../../common/log.ts';
 import { ANNOTATION_PREFIX } from '../../contracts/annotations.ts';
 import { HOT_VALUE, WINDOWS, type WindowName } from '../../contracts/figures.ts';
@@ -58,7 +58,8 @@ export function createStatusServer(opts: {
     }
     return { points: opts.history?.since(Number(since)) ?? [] };
   });
-  route(app, '/healthz', ['GET'], async () => ({ status: 'ok' }));
+  // The page renders whatever the cluster's state is, so it is ready as soon as it listens.
+  probeRoutes(app, () => undefined);
   return app;
 }
 

@@ -5,8 +5,9 @@ import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../../common/clock.ts';
 import { createLogger } from '../../common/log.ts';
 import { parsePolicy } from '../../common/policy.ts';
-import { SchedulerApp } from '../../scheduler/app.ts';
+import { SchedulerApp, type SchedulerAppOptions } from '../../scheduler/app.ts';
 import {
+  DEFAULT_SCHEDULER_NAME,
   encodeFraction,
   encodeGpuInventory,
   figureAnnotationKey,
@@ -17,10 +18,24 @@ import {
 } from '../../contracts/index.ts';
 import type { TestCluster } from '../apiserver/cluster.ts';
 
+/** A policy on one figure: CPU above 65 % filters a node out; CPU alone scores. */
+export const CPU_POLICY = `
+apiVersion: loadwise.io/v1alpha1
+kind: SchedulerPolicy
+syncPolicy:
+  - {name: cpu_usage_avg_5m, period: 3m}
+predicate:
+  - {name: cpu_usage_avg_5m, maxLimitPercent: 0.65}
+priority:
+  - {name: cpu_usage_avg_5m, weight: 1}
+hotValue: []
+`;
+
 export async function startTestExtender(
   cluster: TestCluster,
   policyText: string,
   clock: Clock,
+  options: Partial<SchedulerAppOptions> = {},
 ): Promise<{ app: SchedulerApp; base: string }> {
   const parsed = parsePolicy(policyText);
   assert.ok(parsed.ok, parsed.ok ? '' : parsed.error);
@@ -31,6 +46,7 @@ export async function startTestExtender(
     clock,
     logger: createLogger({ level: 'silent', name: 'test' }),
     apiTimeoutMs: 5000,
+    ...options,
   });
   app.start();
   await app.waitForSync(AbortSignal.timeout(10_000));
@@ -71,6 +87,7 @@ export function vgpuPodFixture(namespace: string, name: string, vgpuCore: string
       annotations: model ? { [GPU_MODEL_ANNOTATION]: model } : {},
     },
     spec: {
+      schedulerName: DEFAULT_SCHEDULER_NAME,
       containers: [
         {
           name: 'main',

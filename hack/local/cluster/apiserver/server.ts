@@ -638,6 +638,8 @@ export class ApiServerDouble {
     if (type.plural === 'pods') {
       const status = isObject(body.status) ? body.status : {};
       body.status = { ...status, phase: 'Pending' };
+      // kube-apiserver's defaulting (SetDefaults_PodSpec): a pod names its scheduler.
+      if (isObject(body.spec) && !str(body.spec.schedulerName)) body.spec.schedulerName = 'default-scheduler';
     }
     const stored = this.stamp(type, body, undefined);
     this.bucket(type.plural).set(key, stored);
@@ -741,6 +743,16 @@ export class ApiServerDouble {
         else result.status = structuredClone(current.status);
       }
       const m = metadataOf(result);
+      // An update may name the UID (a precondition); another one is refused, never overwritten.
+      const uid = str(m.uid);
+      if (uid && uid !== str(currentMeta.uid)) {
+        throw new HttpError(
+          422,
+          'Invalid',
+          `${type.kind} "${name}" is invalid: metadata.uid: Invalid value: "${uid}": field is immutable`,
+          { name, group: type.group, kind: type.plural },
+        );
+      }
       for (const field of ['uid', 'creationTimestamp', 'namespace'] as const) {
         if (currentMeta[field] !== undefined) m[field] = currentMeta[field]!;
       }
@@ -785,6 +797,16 @@ export class ApiServerDouble {
       throw new HttpError(422, 'Invalid', `Binding "${name}" is invalid: target.name: Required value`);
     const pods = this.typeOfPlural('pods');
     const pod = this.mustFind(pods, namespace, name);
+    // The Binding's UID is a precondition (BindingREST.setPodHostAndAnnotations).
+    const uid = str(metadataOf(body).uid);
+    const podUid = str(metadataOf(pod).uid);
+    if (uid && uid !== podUid) {
+      throw new HttpError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on pods/binding "${name}": Precondition failed: UID in precondition: ${uid}, UID in object meta: ${podUid}`,
+      );
+    }
     const spec = isObject(pod.spec) ? pod.spec : {};
     if (str(spec.nodeName)) {
       throw new HttpError(
