@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { V1Node } from '@kubernetes/client-node';
 import { ManualClock } from '../common/clock.ts';
-import { FakeAgents } from '../test/agents/fake-agents.ts';
+import { FAKE_SAMPLE_AGE_MS, FakeAgents } from '../test/agents/fake-agents.ts';
 import { agentUrl, nodeAddress, pollAgent } from './agent-client.ts';
 
 const node = (name: string, addresses: Array<{ type: string; address: string }>): V1Node => ({
@@ -50,7 +50,7 @@ describe('pollAgent over real sockets', () => {
     const result = await pollAgent(url('ok'), 'ok', 1000);
     assert.ok(result.ok);
     assert.deepEqual(result.stats.windows, { cpu_usage_avg_5m: 0.25 });
-    assert.equal(result.stats.timestampMs, Date.UTC(2026, 10, 22, 6, 0, 0));
+    assert.equal(result.stats.timestampMs, Date.UTC(2026, 10, 22, 6, 0, 0) - FAKE_SAMPLE_AGE_MS);
   });
 
   test('every way an agent fails has its reason', async () => {
