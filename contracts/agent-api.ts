@@ -4,6 +4,9 @@ import type { GpuDevice } from './gpu-inventory.ts';
 
 export const AGENT_DEFAULT_PORT = 19101;
 
+/** The oldest sample a consumer accepts a document for (a day); the agent is broken beyond it. */
+export const MAX_SAMPLE_AGE_SECONDS = 86_400;
+
 /** The agent's sampling period unless `--sample-interval` says otherwise. */
 export const DEFAULT_SAMPLE_INTERVAL_SECONDS = 10;
 

@@ -59,6 +59,8 @@ describe('parseStatistics', () => {
     ['a string figure', { ...good, windows: { cpu_usage_avg_5m: '0.3' } }],
     ['a bad timestamp', { ...good, timestamp: 'now' }],
     ['a negative age', { ...good, sampleAgeSeconds: -1 }],
+    ['an age no date can hold', { ...good, sampleAgeSeconds: 1e308 }],
+    ['an age over a day', { ...good, sampleAgeSeconds: 86_401 }],
     [
       'no sample age (every release sent it; the figures cannot be dated without it)',
       { ...good, sampleAgeSeconds: undefined },

@@ -6,6 +6,7 @@ import { Ajv } from 'ajv';
 import {
   type AcceptedStatistics,
   DEFAULT_SAMPLE_INTERVAL_SECONDS,
+  MAX_SAMPLE_AGE_SECONDS,
   type ParsedStatistics,
 } from './agent-api.ts';
 import { type FigureName, isFigureName } from './figures.ts';
@@ -16,7 +17,9 @@ const Fraction = Type.Number({ minimum: 0, maximum: 1 });
 export const StatisticsSchema = Type.Object({
   node: Type.String({ minLength: 1, maxLength: 253 }),
   timestamp: Type.String({ maxLength: 64 }),
-  sampleAgeSeconds: Type.Number({ minimum: 0 }),
+  // The controller dates the figures by it. Bounded: a sample over a day old dates nothing anyone
+  // would use, and an absurd age (1e308) must not turn into a date no codec can write.
+  sampleAgeSeconds: Type.Number({ minimum: 0, maximum: MAX_SAMPLE_AGE_SECONDS }),
   sampleIntervalSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   windows: Type.Record(Type.String({ maxLength: 128 }), Fraction),
   coverageSeconds: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Number({ minimum: 0 }))),
