@@ -15,27 +15,13 @@ import {
 import { ManualClock } from '../common/clock.ts';
 import { scheduleOne } from '../hack/local/scheduling-cycle.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { startTestExtender } from '../test/support/extender.ts';
+import { startTestExtender, TWO_FIGURE_POLICY } from '../test/support/extender.ts';
 import type { SchedulerApp } from './app.ts';
 
 const NOW = Date.UTC(2026, 11, 3, 12, 0, 0);
 const MIN = 60_000;
 
-const POLICY = `
-apiVersion: loadwise.io/v1alpha1
-kind: SchedulerPolicy
-syncPolicy:
-  - {name: cpu_usage_avg_5m, period: 5m}
-  - {name: mem_usage_avg_5m, period: 5m}
-predicate:
-  - {name: cpu_usage_avg_5m, maxLimitPercent: 0.65}
-  - {name: mem_usage_avg_5m, maxLimitPercent: 0.65}
-priority:
-  - {name: cpu_usage_avg_5m, weight: 0.5}
-  - {name: mem_usage_avg_5m, weight: 0.5}
-hotValue:
-  - {timeRange: 5m, count: 5}
-`;
+const POLICY = TWO_FIGURE_POLICY;
 
 /** A node with both policy figures as `value`, dated by `stamp` (an RFC 3339 time) or a minute ago. */
 function nodeWith(name: string, value: number, stamp?: string): V1Node {
