@@ -61,8 +61,12 @@ export interface SchedulerPolicy {
   priority: PriorityPolicy[];
   hotValue: HotValuePolicy[];
   // loadwise's own settings; absent from a crane file. Undefined means the extender's default.
-  /** What a missing or expired figure means for the filter: pass (allow) or reject (deny). */
+  /** What a missing, expired or future-dated figure means for the filter: pass (allow) or reject (deny). */
   staleness?: 'allow' | 'deny';
+  /** What a stale priority figure means for the score: fully used (used, crane's rule) or left out (ignore). */
+  staleScore?: 'used' | 'ignore';
+  /** How far ahead of the reader's clock a figure's timestamp may be and still be believed. */
+  futureSkewMs?: number;
   estimate?: EstimatePolicy;
   /** Score points (of 10) taken off per unit of hot value. */
   hotValuePenalty?: number;
@@ -92,6 +96,8 @@ const LoadwisePolicySchema = Type.Object(
       Entries(Type.Object({ timeRange: Duration, count: Type.Integer({ minimum: 1 }) }, Strict)),
     ),
     staleness: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')])),
+    staleScore: Type.Optional(Type.Union([Type.Literal('used'), Type.Literal('ignore')])),
+    futureSkew: Type.Optional(Duration),
     estimate: Type.Optional(
       Type.Object(
         {
@@ -125,7 +131,10 @@ const CranePolicySchema = Type.Object({
 });
 
 type LoadwisePolicyFile = Static<typeof LoadwisePolicySchema>;
-type LoadwiseExtras = Pick<LoadwisePolicyFile, 'staleness' | 'estimate' | 'hotValuePenalty'>;
+type LoadwiseExtras = Pick<
+  LoadwisePolicyFile,
+  'staleness' | 'staleScore' | 'futureSkew' | 'estimate' | 'hotValuePenalty'
+>;
 
 /** Either spelling of the file, mapped onto one shape before durations and limits are checked. */
 interface RawPolicy {
@@ -193,7 +202,13 @@ export function parsePolicy(text: string, origin = 'policy'): PolicyResult {
       })),
       priority: doc.priority ?? [],
       hotValue: doc.hotValue ?? [],
-      extras: { staleness: doc.staleness, estimate: doc.estimate, hotValuePenalty: doc.hotValuePenalty },
+      extras: {
+        staleness: doc.staleness,
+        staleScore: doc.staleScore,
+        futureSkew: doc.futureSkew,
+        estimate: doc.estimate,
+        hotValuePenalty: doc.hotValuePenalty,
+      },
     };
   }
   return finish(raw, origin);
@@ -244,6 +259,12 @@ function finish(raw: RawPolicy, origin: string): PolicyResult {
   const policy: SchedulerPolicy = { format: raw.format, syncPolicy, predicate, priority, hotValue };
   const extras = raw.extras;
   if (extras?.staleness) policy.staleness = extras.staleness;
+  if (extras?.staleScore) policy.staleScore = extras.staleScore;
+  if (extras?.futureSkew !== undefined) {
+    const skew = futureSkewMs(extras.futureSkew, origin);
+    if (typeof skew === 'string') return { ok: false, error: skew };
+    policy.futureSkewMs = skew;
+  }
   if (extras?.hotValuePenalty !== undefined) policy.hotValuePenalty = extras.hotValuePenalty;
   if (extras?.estimate) {
     const { cpuFactor, memoryFactor, settle } = extras.estimate;
@@ -258,6 +279,25 @@ function finish(raw: RawPolicy, origin: string): PolicyResult {
     policy.estimate = estimate;
   }
   return { ok: true, policy, warnings };
+}
+
+/**
+ * Longest futureSkew accepted. A skew as long as a figure's validity would let a future-dated
+ * figure outlive it, which is what the setting exists to prevent.
+ */
+export const MAX_FUTURE_SKEW_MS = 5 * 60_000;
+
+/** `futureSkew` in ms (0 is allowed: clocks in lockstep), or why not. */
+function futureSkewMs(text: string, origin: string): number | string {
+  let ms: number;
+  try {
+    ms = parseDuration(text);
+  } catch (err: unknown) {
+    return `${origin}: futureSkew: ${(err as Error).message}`;
+  }
+  if (ms > MAX_FUTURE_SKEW_MS)
+    return `${origin}: futureSkew: "${text}" is longer than ${MAX_FUTURE_SKEW_MS / 60_000}m; a figure dated that far ahead is not to be believed`;
+  return ms;
 }
 
 /**

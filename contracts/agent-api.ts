@@ -5,6 +5,12 @@ import { PROBE_PATHS } from './probes.ts';
 
 export const AGENT_DEFAULT_PORT = 19101;
 
+/** The oldest sample a consumer accepts a document for (a day); the agent is broken beyond it. */
+export const MAX_SAMPLE_AGE_SECONDS = 86_400;
+
+/** The agent's sampling period unless `--sample-interval` says otherwise. */
+export const DEFAULT_SAMPLE_INTERVAL_SECONDS = 10;
+
 export const AGENT_PATHS = {
   statistics: '/statistics',
   metrics: '/metrics',
@@ -31,6 +37,17 @@ export interface Statistics {
   /** The node's GPUs, when it has any (absent on a CPU node or with --gpu-provider none). */
   gpus?: GpuStatistics[];
 }
+
+/**
+ * What a consumer accepts: a current document, or one from an agent a release or more older (a
+ * DaemonSet rollout runs old and new agents side by side for a while). Fields that are not needed
+ * to date and read the figures are optional: a missing `sampleIntervalSeconds` is taken as the
+ * default period, missing `coverageSeconds` as none known, missing `gpus` as no GPUs.
+ * `sampleAgeSeconds` stays required: every release has sent it, and it is what the controller
+ * dates the figures by.
+ */
+export type AcceptedStatistics = Omit<Statistics, 'sampleIntervalSeconds' | 'coverageSeconds'> &
+  Partial<Pick<Statistics, 'sampleIntervalSeconds' | 'coverageSeconds'>>;
 
 /** One GPU: what it is, what it does now, and what loadwise has handed out on it. */
 export interface GpuStatistics extends GpuDevice {

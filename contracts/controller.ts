@@ -22,6 +22,11 @@ export const CONTROLLER_METRICS = {
   agentPolls: `${METRIC_PREFIX}controller_agent_polls_total`,
   /** Failed agent polls; label `reason` (AGENT_FAILURE_REASONS). */
   agentFailures: `${METRIC_PREFIX}controller_agent_failures_total`,
+  /**
+   * Good polls whose agent clock was off the controller's by more than the policy's futureSkew
+   * (the figures are still written, dated by the controller's clock).
+   */
+  agentClockSkewed: `${METRIC_PREFIX}controller_agent_clock_skewed_total`,
   /** Node PATCH requests that succeeded. */
   nodePatches: `${METRIC_PREFIX}controller_node_patches_total`,
   /** Node writes that did not happen in the end; label `reason` (PATCH_FAILURE_REASONS). */

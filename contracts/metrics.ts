@@ -53,6 +53,11 @@ export const EXTENDER_METRICS = {
   filterRejections: `${METRIC_PREFIX}extender_filter_rejections_total`,
   /** Policy file reloads by `result` (ok, invalid). */
   policyReloads: `${METRIC_PREFIX}extender_policy_reloads_total`,
+  /**
+   * Figures the filter or score read and did not believe, by `verb` (filter, prioritize) and
+   * `reason` (STALE_FIGURE_REASONS): once per figure per node per call.
+   */
+  staleFigures: `${METRIC_PREFIX}extender_stale_figures_total`,
   /** Bindings by `result` (ok, error). */
   bindings: `${METRIC_PREFIX}extender_bindings_total`,
   /** Binds refused before the API was asked to bind, by `reason` (BIND_REFUSAL_REASONS). */
@@ -62,3 +67,13 @@ export const EXTENDER_METRICS = {
   /** Nodes in the extender's cache. */
   cachedNodes: `${METRIC_PREFIX}extender_cached_nodes`,
 } as const;
+
+/**
+ * Why the extender did not believe a node's figure; the `reason` label's only values.
+ * - `missing`: no readable annotation.
+ * - `expired`: older than its validity (sync period + 5 minutes).
+ * - `future`: dated further ahead than the policy's `futureSkew` (a skewed clock, or a forgery).
+ * - `unsynced`: the policy names the figure in a predicate or priority but not in `syncPolicy`.
+ */
+export const STALE_FIGURE_REASONS = ['missing', 'expired', 'future', 'unsynced'] as const;
+export type StaleFigureReason = (typeof STALE_FIGURE_REASONS)[number];

@@ -3,7 +3,12 @@
 // the schema builder cost a DaemonSet pod several megabytes it does not need.
 import { type Static, Type } from '@sinclair/typebox';
 import { Ajv } from 'ajv';
-import type { ParsedStatistics, Statistics } from './agent-api.ts';
+import {
+  type AcceptedStatistics,
+  DEFAULT_SAMPLE_INTERVAL_SECONDS,
+  MAX_SAMPLE_AGE_SECONDS,
+  type ParsedStatistics,
+} from './agent-api.ts';
 import { type FigureName, isFigureName } from './figures.ts';
 import { parseRfc3339 } from './time.ts';
 
@@ -12,10 +17,12 @@ const Fraction = Type.Number({ minimum: 0, maximum: 1 });
 export const StatisticsSchema = Type.Object({
   node: Type.String({ minLength: 1, maxLength: 253 }),
   timestamp: Type.String({ maxLength: 64 }),
-  sampleAgeSeconds: Type.Number({ minimum: 0 }),
-  sampleIntervalSeconds: Type.Number({ exclusiveMinimum: 0 }),
+  // The controller dates the figures by it. Bounded: a sample over a day old dates nothing anyone
+  // would use, and an absurd age (1e308) must not turn into a date no codec can write.
+  sampleAgeSeconds: Type.Number({ minimum: 0, maximum: MAX_SAMPLE_AGE_SECONDS }),
+  sampleIntervalSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
   windows: Type.Record(Type.String({ maxLength: 128 }), Fraction),
-  coverageSeconds: Type.Record(Type.String({ maxLength: 128 }), Type.Number({ minimum: 0 })),
+  coverageSeconds: Type.Optional(Type.Record(Type.String({ maxLength: 128 }), Type.Number({ minimum: 0 }))),
   gpus: Type.Optional(
     Type.Array(
       Type.Object({
@@ -37,9 +44,9 @@ export const StatisticsSchema = Type.Object({
   ),
 });
 
-// The schema and the interface must describe the same document; this fails to compile if they drift.
-const sameShape: [Static<typeof StatisticsSchema>, Statistics] extends [
-  Statistics,
+// The schema and the type must describe the same document; this fails to compile if they drift.
+const sameShape: [Static<typeof StatisticsSchema>, AcceptedStatistics] extends [
+  AcceptedStatistics,
   Static<typeof StatisticsSchema>,
 ]
   ? true
@@ -48,12 +55,13 @@ void sameShape;
 
 let validate: ReturnType<typeof compile> | undefined;
 function compile() {
-  return new Ajv({ allErrors: false, strict: true }).compile<Statistics>(StatisticsSchema);
+  return new Ajv({ allErrors: false, strict: true }).compile<AcceptedStatistics>(StatisticsSchema);
 }
 
 /**
- * Validates a /statistics body from an agent. Unknown figures (a newer agent) are dropped, not
- * rejected; anything malformed is an error with a reason, never an exception.
+ * Validates a /statistics body from an agent. Unknown figures and fields (a newer agent) are
+ * dropped, not rejected; fields an older agent did not send take their defaults (see
+ * AcceptedStatistics); anything malformed is an error with a reason, never an exception.
  */
 export function parseStatistics(
   body: unknown,
@@ -72,7 +80,7 @@ export function parseStatistics(
   const windows: Partial<Record<FigureName, number>> = {};
   const coverageSeconds: Partial<Record<FigureName, number>> = {};
   for (const [name, value] of Object.entries(body.windows)) if (isFigureName(name)) windows[name] = value;
-  for (const [name, value] of Object.entries(body.coverageSeconds))
+  for (const [name, value] of Object.entries(body.coverageSeconds ?? {}))
     if (isFigureName(name)) coverageSeconds[name] = value;
   return {
     ok: true,
@@ -80,7 +88,7 @@ export function parseStatistics(
       node: body.node,
       timestampMs,
       sampleAgeSeconds: body.sampleAgeSeconds,
-      sampleIntervalSeconds: body.sampleIntervalSeconds,
+      sampleIntervalSeconds: body.sampleIntervalSeconds ?? DEFAULT_SAMPLE_INTERVAL_SECONDS,
       windows,
       coverageSeconds,
       ...(body.gpus ? { gpus: body.gpus } : {}),

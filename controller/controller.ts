@@ -11,9 +11,10 @@ import {
 } from '../common/policy.ts';
 import { Reflector } from '../common/reflector.ts';
 import type { AgentFailureReason, PatchFailureReason } from '../contracts/controller.ts';
+import { DEFAULT_FUTURE_SKEW_MS } from '../contracts/annotations.ts';
 import { type FigureName, isFigureName } from '../contracts/figures.ts';
 import { encodeGpuInventory, type GpuDevice } from '../contracts/gpu-inventory.ts';
-import type { GpuStatistics } from '../contracts/agent-api.ts';
+import type { GpuStatistics, ParsedStatistics } from '../contracts/agent-api.ts';
 import { agentUrl, pollAgent } from './agent-client.ts';
 import { AgentEndpoints, type AgentServiceRef } from './agent-endpoints.ts';
 import { type BackoffPolicy, backoffDelay, sleep } from './backoff.ts';
@@ -212,6 +213,7 @@ export class Controller {
       craneCompat: this.config.craneCompat,
       validityMs,
       hotValueValidityMs: hotValueValidityMs(policy),
+      futureSkewMs: policy.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS,
     };
     this.bindings.setHorizon(hotValueHorizonMs(policy));
     // A reload that brings in a hot-value rule needs the Pod watch a start without one skipped.
@@ -336,11 +338,15 @@ export class Controller {
     if (url === undefined) {
       this.countAgentFailure(report, 'no_address', name, 'the node has no InternalIP or ExternalIP');
     } else {
+      const askedAtMs = this.config.clock.now();
       const result = await pollAgent(url, name, this.config.requestTimeoutMs);
       report.polled++;
       if (result.ok) {
         this.config.metrics.agentPolls.inc({ result: 'ok' });
-        stats = { figures: result.stats.windows, measuredAtMs: result.stats.timestampMs };
+        stats = {
+          figures: result.stats.windows,
+          measuredAtMs: this.measuredAt(name, askedAtMs, result.stats),
+        };
         if (result.stats.gpus)
           inventory = encodeGpuInventory({ gpus: result.stats.gpus.map(inventoryEntry) });
       } else {
@@ -360,6 +366,26 @@ export class Controller {
     if (!plan) report.unchanged++;
     else if (plan.deferrable) refreshes.push({ name, plan, input });
     else this.record(report, await this.write(name, plan, input, deadline));
+  }
+
+  /**
+   * When the agent's figures were measured, by this controller's clock: the moment it asked minus
+   * the sample age the agent reports. The agent served the document somewhere between asking and
+   * the answer, so this errs old, never new. The agent's own `timestamp` is only compared, never
+   * written: a node whose clock is a day fast would otherwise date its figures a day ahead, and no
+   * honest figure could replace them until then.
+   */
+  private measuredAt(node: string, askedAtMs: number, stats: ParsedStatistics): number {
+    const measuredAtMs = askedAtMs - stats.sampleAgeSeconds * 1000;
+    const skewMs = stats.timestampMs - measuredAtMs;
+    if (Math.abs(skewMs) > (this.planOptions.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS)) {
+      this.config.metrics.agentClockSkewed.inc();
+      this.config.logger.debug(
+        { node, agentClockAheadSeconds: Math.round(skewMs / 1000) },
+        "agent clock differs from the controller's; its figures are dated by the controller's clock",
+      );
+    }
+    return measuredAtMs;
   }
 
   private record(report: SyncReport, outcome: WriteOutcome): void {

@@ -33,6 +33,11 @@ export class ControllerMetrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+  readonly agentClockSkewed = new Counter({
+    name: CONTROLLER_METRICS.agentClockSkewed,
+    help: "Good agent polls whose clock was off the controller's by more than futureSkew; figures are dated by the controller's clock anyway.",
+    registers: [this.registry],
+  });
   readonly nodePatches = new Counter({
     name: CONTROLLER_METRICS.nodePatches,
     help: 'Node annotation PATCHes that succeeded.',

@@ -190,4 +190,33 @@ describe('planNodePatch', () => {
       ['inventory'],
     );
   });
+
+  test('a timestamp from beyond the future skew is overwritten at once, not kept as newer', () => {
+    // Written by something that trusted a node clock a day fast (or forged): 0.00 "as of" tomorrow.
+    const tomorrow = T0 + 24 * 60 * MIN;
+    const annotations = {
+      'loadwise.io/cpu_usage_avg_5m': encodeFraction(0, tomorrow),
+      'loadwise.io/mem_usage_avg_5m': encodeFraction(0.5, T0),
+      'loadwise.io/node_hot_value': encodeCount(0, tomorrow),
+    };
+    const plan = planNodePatch(
+      {
+        annotations,
+        stats: { figures: { cpu_usage_avg_5m: 0.7, mem_usage_avg_5m: 0.5 }, measuredAtMs: T0 },
+        hotValue: 0,
+        nowMs: T0,
+      },
+      options,
+    );
+    assert.equal(plan?.annotations['loadwise.io/cpu_usage_avg_5m'], encodeFraction(0.7, T0));
+    assert.equal(plan?.annotations['loadwise.io/node_hot_value'], encodeCount(0, T0));
+    assert.deepEqual(plan?.reasons, ['future']);
+    assert.equal(plan?.deferrable, false, 'not a refresh that may wait');
+    // Within the skew (the writer's clock a few seconds ahead), the usual rule holds: nothing to do.
+    const close = { 'loadwise.io/cpu_usage_avg_5m': encodeFraction(0.7, T0 + 20_000) };
+    const stats = { figures: { cpu_usage_avg_5m: 0.7 }, measuredAtMs: T0 };
+    assert.equal(planNodePatch({ annotations: close, stats, nowMs: T0 }, options), undefined);
+    const strict = { ...options, futureSkewMs: 10_000 };
+    assert.deepEqual(planNodePatch({ annotations: close, stats, nowMs: T0 }, strict)?.reasons, ['future']);
+  });
 });

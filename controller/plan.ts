@@ -2,6 +2,7 @@
 // own and the sync loop only carries it out.
 import {
   craneAnnotationKey,
+  DEFAULT_FUTURE_SKEW_MS,
   decodeCount,
   decodeFraction,
   encodeCount,
@@ -21,12 +22,21 @@ export interface PlanOptions {
   validityMs: ReadonlyMap<FigureName, number>;
   /** How long a written hot value stays valid. */
   hotValueValidityMs: number;
+  /**
+   * A written timestamp further than this ahead of `nowMs` is not believed: it is overwritten,
+   * never kept as "newer" than a real measurement (policy `futureSkew`; DEFAULT_FUTURE_SKEW_MS
+   * when absent).
+   */
+  futureSkewMs?: number;
 }
 
 export interface PlanInput {
   /** The Node's annotations as last seen. */
   annotations: Readonly<Record<string, string>> | undefined;
-  /** What the agent reported; absent when the agent could not be read. */
+  /**
+   * What the agent reported; absent when the agent could not be read. `measuredAtMs` is by the
+   * controller's clock (its time of asking minus the agent's sample age), never the agent's.
+   */
   stats?: { figures: Partial<Record<FigureName, number>>; measuredAtMs: number };
   /** The node's hot value; absent until the Pod watch has synced. */
   hotValue?: number;
@@ -35,7 +45,7 @@ export interface PlanInput {
   nowMs: number;
 }
 
-export type WriteReason = 'missing' | 'moved' | 'expiring' | 'hot_value' | 'compat' | 'inventory';
+export type WriteReason = 'missing' | 'moved' | 'expiring' | 'future' | 'hot_value' | 'compat' | 'inventory';
 
 export interface Plan {
   /** The annotations for one merge patch. */
@@ -56,6 +66,10 @@ const LATEST_REFRESH = 0.75;
 // Values are written with 5 decimals; compare with a hair of tolerance so 0.02 stays 0.02.
 const EPSILON = 1e-9;
 
+function inFuture(timestampMs: number, nowMs: number, options: PlanOptions): boolean {
+  return timestampMs > nowMs + (options.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS);
+}
+
 /**
  * The annotations to patch onto a node, or undefined when nothing is due. Something is due when a
  * figure is missing or unreadable, moved by at least `minChange`, or was written more than half
@@ -63,7 +77,10 @@ const EPSILON = 1e-9;
  * expiring figure). Whenever a patch goes
  * out anyway, every figure with a newer measurement rides along, so the node's timestamps stay
  * aligned and the shortest validity alone sets the steady-state PATCH rate. A figure the agent
- * did not report is left alone (it expires on its own), and a timestamp never moves backwards.
+ * did not report is left alone (it expires on its own), and a timestamp never moves backwards,
+ * except from a bogus one: a written timestamp more than `futureSkewMs` ahead of now (an agent that
+ * dated by its own fast clock under an older controller, a hand edit, a forgery) is overwritten at
+ * once, or it would freeze the figure until that date.
  */
 export function planNodePatch(input: PlanInput, options: PlanOptions): Plan | undefined {
   const current = input.annotations ?? {};
@@ -81,7 +98,8 @@ export function planNodePatch(input: PlanInput, options: PlanOptions): Plan | un
       if (value === undefined) continue;
       const key = figureAnnotationKey(figure);
       const written = decodeFraction(current[key] ?? '');
-      if (written.ok && measuredAtMs <= written.annotation.timestampMs) continue;
+      const future = written.ok && inFuture(written.annotation.timestampMs, input.nowMs, options);
+      if (written.ok && !future && measuredAtMs <= written.annotation.timestampMs) continue;
       const encoded = encodeFraction(value, measuredAtMs);
       out[key] = encoded;
       if (options.craneCompat) out[craneAnnotationKey(figure)] = encoded;
@@ -91,6 +109,7 @@ export function planNodePatch(input: PlanInput, options: PlanOptions): Plan | un
         if (age > validityMs * LATEST_REFRESH) urgent = true;
       }
       if (!written.ok) due.add('missing');
+      else if (future) due.add('future');
       else if (Math.abs(value - written.annotation.value) >= options.minChange - EPSILON) due.add('moved');
       else if (input.nowMs - written.annotation.timestampMs > validityMs / 2) due.add('expiring');
       else if (options.craneCompat && current[craneAnnotationKey(figure)] !== current[key]) due.add('compat');
@@ -105,6 +124,7 @@ export function planNodePatch(input: PlanInput, options: PlanOptions): Plan | un
         urgent = true;
     }
     if (!written.ok || written.annotation.value !== input.hotValue) due.add('hot_value');
+    else if (inFuture(written.annotation.timestampMs, input.nowMs, options)) due.add('future');
     else if (input.nowMs - written.annotation.timestampMs > options.hotValueValidityMs / 2)
       due.add('expiring');
     else if (

@@ -13,7 +13,11 @@ import {
 import { systemClock } from '../common/clock.ts';
 import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
-import { AGENT_DEFAULT_PORT, DEFAULT_VGPU_MEMORY_UNIT_MIB } from '../contracts/index.ts';
+import {
+  AGENT_DEFAULT_PORT,
+  DEFAULT_SAMPLE_INTERVAL_SECONDS,
+  DEFAULT_VGPU_MEMORY_UNIT_MIB,
+} from '../contracts/index.ts';
 import { DEFAULT_DEVICE_PLUGIN_DIR } from '../contracts/device-plugin.ts';
 import { type NodeAgentApp, startNodeAgent } from './app.ts';
 import { GPU_PROVIDERS, type GpuProviderChoice } from './gpu/provider.ts';
@@ -47,7 +51,7 @@ const program = new Command()
   )
   .addOption(
     new Option('--sample-interval <duration>', 'time between samples, Go-style (e.g. 10s, 500ms); 100ms..1m')
-      .default(10_000, '10s')
+      .default(DEFAULT_SAMPLE_INTERVAL_SECONDS * 1000, `${DEFAULT_SAMPLE_INTERVAL_SECONDS}s`)
       .argParser(parseInterval),
   )
   .addOption(

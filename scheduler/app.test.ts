@@ -13,27 +13,13 @@ import {
 import { ManualClock } from '../common/clock.ts';
 import { parsePolicy } from '../common/policy.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { startTestExtender } from '../test/support/extender.ts';
+import { startTestExtender, TWO_FIGURE_POLICY } from '../test/support/extender.ts';
 import type { SchedulerApp } from './app.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const MIN = 60_000;
 
-const POLICY = `
-apiVersion: loadwise.io/v1alpha1
-kind: SchedulerPolicy
-syncPolicy:
-  - {name: cpu_usage_avg_5m, period: 3m}
-  - {name: mem_usage_avg_5m, period: 3m}
-predicate:
-  - {name: cpu_usage_avg_5m, maxLimitPercent: 0.65}
-  - {name: mem_usage_avg_5m, maxLimitPercent: 0.75}
-priority:
-  - {name: cpu_usage_avg_5m, weight: 0.5}
-  - {name: mem_usage_avg_5m, weight: 0.5}
-hotValue:
-  - {timeRange: 5m, count: 5}
-`;
+const POLICY = TWO_FIGURE_POLICY;
 
 describe('scheduler extender over HTTP', () => {
   let cluster: TestCluster;

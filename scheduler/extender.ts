@@ -9,11 +9,13 @@ import type {
   ExtenderBindingResult,
   ExtenderFilterResult,
   HostPriorityList,
+  StaleFigureReason,
 } from '../contracts/index.ts';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/log.ts';
 import { type PodDemand, podDemand } from './core/load/demand.ts';
-import { filterByLoad, type NodeLoad, scoreByLoad } from './core/load/load-rules.ts';
+import { isDaemonSetPod } from './core/load/daemonset.ts';
+import { filterByLoad, type NodeLoad, scoreByLoad, type StaleObserver } from './core/load/load-rules.ts';
 import type { RecentBindings } from './core/load/recent-bindings.ts';
 import type { LoadRules } from './core/load/rules.ts';
 import {
@@ -34,6 +36,8 @@ export const UNKNOWN_NODE_REASON = 'node not in the extender cache (not yet seen
 
 export interface ExtenderEvents {
   rejected(reason: string, count: number): void;
+  /** Figures read and not believed during one verb call, by reason. */
+  stale(verb: 'filter' | 'prioritize', reason: StaleFigureReason, count: number): void;
   bound(result: 'ok' | 'error'): void;
   /** A bind refused on the pod's own record (counted besides `bound('error')`). */
   bindRefused(reason: BindRefusalReason): void;
@@ -88,6 +92,19 @@ interface SeenPod {
   demand: PodDemand;
   /** The pod's GPU request, undefined for a CPU pod, or why it is malformed. */
   gpu: PodGpuRequest | undefined | string;
+  /** A DaemonSet's pod: it passes the load filter (crane's rule), not the GPU fit. */
+  daemonSet: boolean;
+}
+
+/** Counts stale figures over one verb call; reported once per reason, not per node. */
+class StaleTally {
+  private readonly counts = new Map<StaleFigureReason, number>();
+  readonly observe: StaleObserver = (_figure, reason) => {
+    this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
+  };
+  report(verb: 'filter' | 'prioritize', events: ExtenderEvents): void {
+    for (const [reason, count] of this.counts) events.stale(verb, reason, count);
+  }
 }
 
 export class Extender {
@@ -111,10 +128,16 @@ export class Extender {
       failed[name] = reason;
       rejections.set(label, (rejections.get(label) ?? 0) + 1);
     };
+    const stale = new StaleTally();
     const done = <T extends ExtenderFilterResult>(result: T): T => {
       for (const [label, count] of rejections) this.deps.events.rejected(label, count);
+      stale.report('filter', this.deps.events);
       return result;
     };
+    const loadVerdict = (entry: NodeEntry) =>
+      seen.daemonSet
+        ? ({ ok: true } as const)
+        : filterByLoad(this.load(entry, now), rules, now, stale.observe);
     if (args.NodeNames) {
       const passed: string[] = [];
       for (const name of args.NodeNames) {
@@ -123,7 +146,7 @@ export class Extender {
           reject(name, UNKNOWN_NODE_REASON, 'unknown_node');
           continue;
         }
-        const verdict = filterByLoad(this.load(entry, now), rules, now);
+        const verdict = loadVerdict(entry);
         if (!verdict.ok) reject(name, verdict.reason, verdict.figure);
         else {
           const gpuReason = this.gpuMisfit(entry, seen.gpu);
@@ -136,7 +159,7 @@ export class Extender {
     const passed: V1Node[] = [];
     for (const node of args.Nodes?.items ?? []) {
       const entry = this.deps.nodes.fromObject(node);
-      const verdict = filterByLoad(this.load(entry, now), rules, now);
+      const verdict = loadVerdict(entry);
       if (!verdict.ok) reject(entry.name, verdict.reason, verdict.figure);
       else {
         const gpuReason = this.gpuMisfit(entry, seen.gpu);
@@ -156,14 +179,21 @@ export class Extender {
       ? args.NodeNames.map((name) => this.deps.nodes.get(name) ?? name)
       : (args.Nodes?.items ?? []).map((node) => this.deps.nodes.fromObject(node));
     const request = seen.gpu;
+    const stale = new StaleTally();
+    const loadScore = (entry: NodeEntry) =>
+      scoreByLoad(this.load(entry, now), demand, rules, now, stale.observe).exact;
+    let result: HostPriorityList;
     if (this.deps.gpu?.policy === 'fgd' && request !== undefined && typeof request !== 'string') {
-      return this.prioritizeFgd(entries, request, demand, rules, now);
+      result = this.prioritizeFgd(entries, request, loadScore);
+    } else {
+      result = entries.map((entry) =>
+        typeof entry === 'string'
+          ? { Host: entry, Score: 0 }
+          : { Host: entry.name, Score: this.score(entry, seen, loadScore(entry)) },
+      );
     }
-    return entries.map((entry) =>
-      typeof entry === 'string'
-        ? { Host: entry, Score: 0 }
-        : { Host: entry.name, Score: this.score(entry, seen, demand, rules, now) },
-    );
+    stale.report('prioritize', this.deps.events);
+    return result;
   }
 
   /**
@@ -175,9 +205,7 @@ export class Extender {
   private prioritizeFgd(
     entries: (NodeEntry | string)[],
     request: PodGpuRequest,
-    demand: PodDemand,
-    rules: LoadRules,
-    now: number,
+    loadScore: (entry: NodeEntry) => number,
   ): HostPriorityList {
     const ledger = this.deps.gpu!.ledger;
     const known: NodeEntry[] = [];
@@ -193,20 +221,18 @@ export class Extender {
       if (typeof entry === 'string') return { Host: entry, Score: 0 };
       const i = k++;
       if (Number.isNaN(costs[i])) return { Host: entry.name, Score: 0 };
-      const load = scoreByLoad(this.load(entry, now), demand, rules, now);
-      return { Host: entry.name, Score: Math.round((load.exact + gpuScores[i]!) / 2) };
+      return { Host: entry.name, Score: Math.round((loadScore(entry) + gpuScores[i]!) / 2) };
     });
   }
 
   /** The load score; for a GPU pod, averaged with how well its GPUs pack on the node. */
-  private score(entry: NodeEntry, seen: SeenPod, demand: PodDemand, rules: LoadRules, now: number): number {
-    const load = scoreByLoad(this.load(entry, now), demand, rules, now);
+  private score(entry: NodeEntry, seen: SeenPod, loadExact: number): number {
     const gpu = this.deps.gpu;
-    if (!gpu || seen.gpu === undefined || typeof seen.gpu === 'string') return load.score;
+    if (!gpu || seen.gpu === undefined || typeof seen.gpu === 'string') return Math.round(loadExact);
     const fit = fitPod(gpu.ledger.free(entry.name, entry.gpus), seen.gpu, gpu.policy);
     if (!fit.ok) return 0;
     const gpuScore = (gpu.policy === 'binpack' ? fit.fill : 1 - fit.fill) * 10;
-    return Math.round((load.exact + gpuScore) / 2);
+    return Math.round((loadExact + gpuScore) / 2);
   }
 
   /** Why the node cannot host the pod's GPU request, or undefined when it can (or the pod has none). */
@@ -319,6 +345,7 @@ export class Extender {
       uid: pod.metadata?.uid ?? '',
       demand: podDemand(pod),
       gpu: parsed.ok ? parsed.request : parsed.error,
+      daemonSet: isDaemonSetPod(pod),
     };
     if (parsed.ok && parsed.request) this.mix.recordPod(parsed.request);
     this.seen.set(key, seen);

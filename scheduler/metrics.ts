@@ -1,6 +1,6 @@
 // The extender's Prometheus metrics, on a registry of its own.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { type BindRefusalReason, EXTENDER_METRICS } from '../contracts/index.ts';
+import { type BindRefusalReason, EXTENDER_METRICS, type StaleFigureReason } from '../contracts/index.ts';
 import type { ExtenderEvents } from './extender.ts';
 
 export class ExtenderMetrics implements ExtenderEvents {
@@ -8,6 +8,7 @@ export class ExtenderMetrics implements ExtenderEvents {
   readonly requests: Counter<'verb' | 'code'>;
   readonly duration: Histogram<'verb'>;
   readonly rejections: Counter<'reason'>;
+  readonly staleFigures: Counter<'verb' | 'reason'>;
   readonly policyReloads: Counter<'result'>;
   readonly bindings: Counter<'result'>;
   readonly bindRefusals: Counter<'reason'>;
@@ -34,6 +35,12 @@ export class ExtenderMetrics implements ExtenderEvents {
       name: EXTENDER_METRICS.filterRejections,
       help: 'Nodes filtered out, by the figure that was over its threshold (or unknown_node)',
       labelNames: ['reason'],
+      registers,
+    });
+    this.staleFigures = new Counter({
+      name: EXTENDER_METRICS.staleFigures,
+      help: 'Figures read and not believed (missing, expired, future-dated beyond futureSkew, unsynced), by verb and reason; once per figure per node per call',
+      labelNames: ['verb', 'reason'],
       registers,
     });
     this.policyReloads = new Counter({
@@ -71,6 +78,10 @@ export class ExtenderMetrics implements ExtenderEvents {
 
   rejected(reason: string, count: number): void {
     this.rejections.inc({ reason }, count);
+  }
+
+  stale(verb: 'filter' | 'prioritize', reason: StaleFigureReason, count: number): void {
+    this.staleFigures.inc({ verb, reason }, count);
   }
 
   bound(result: 'ok' | 'error'): void {

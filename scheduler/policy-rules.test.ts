@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parsePolicy } from '../common/policy.ts';
+import { DEFAULT_FUTURE_SKEW_MS } from '../contracts/index.ts';
 import { DEFAULT_ESTIMATE, DEFAULT_HOT_VALUE_PENALTY } from './core/load/rules.ts';
 import { bindingHorizonMs, rulesFromPolicy } from './policy-rules.ts';
 
@@ -17,6 +18,8 @@ describe('rulesFromPolicy', () => {
   it('reads the example policy, extender settings included', () => {
     const r = rules(readFileSync(new URL('../configs/policy.yaml', import.meta.url), 'utf8'));
     assert.equal(r.staleness, 'allow');
+    assert.equal(r.staleScore, 'used');
+    assert.equal(r.futureSkewMs, 30_000);
     assert.deepEqual(r.estimate, { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 5 * MIN });
     assert.equal(r.hotValuePenalty, 0.2);
     assert.deepEqual(r.predicates[0], { figure: 'cpu_usage_avg_5m', limit: 0.65 });
@@ -42,6 +45,9 @@ spec:
     - {timeRange: 10m, count: 5}
 `);
     assert.equal(r.staleness, 'allow');
+    // crane's own rule for a stale priority figure: fully used.
+    assert.equal(r.staleScore, 'used');
+    assert.equal(r.futureSkewMs, DEFAULT_FUTURE_SKEW_MS);
     assert.deepEqual(r.estimate, DEFAULT_ESTIMATE);
     assert.equal(r.hotValuePenalty, DEFAULT_HOT_VALUE_PENALTY);
     assert.deepEqual(
@@ -59,13 +65,21 @@ spec:
       ['estimate: {settle: soon}', /estimate.settle: invalid duration/],
       ['hotValuePenalty: 50', /hotValuePenalty/],
       ['estimate: {cpu: 1}', /unknown field "cpu"/],
+      ['staleScore: idle', /staleScore/],
+      ['futureSkew: -5s', /futureSkew: duration must not be negative/],
+      ['futureSkew: 1d', /futureSkew: invalid duration/],
+      ['futureSkew: 1h', /futureSkew: "1h" is longer than 5m/],
     ] as const) {
       const parsed = parsePolicy(base + extra);
       assert.equal(parsed.ok, false, extra);
       if (!parsed.ok) assert.match(parsed.error, message, extra);
     }
-    const ok = parsePolicy(`${base}staleness: deny\nestimate: {settle: 90s}`);
+    const ok = parsePolicy(
+      `${base}staleness: deny\nestimate: {settle: 90s}\nstaleScore: ignore\nfutureSkew: 0s`,
+    );
     assert.ok(ok.ok);
+    assert.equal(rulesFromPolicy(ok.policy).staleScore, 'ignore');
+    assert.equal(rulesFromPolicy(ok.policy).futureSkewMs, 0);
     assert.equal(rulesFromPolicy(ok.policy).staleness, 'deny');
     assert.equal(rulesFromPolicy(ok.policy).estimate.settleMs, 90_000);
     assert.equal(rulesFromPolicy(ok.policy).estimate.cpuFactor, 0.85);

@@ -1,7 +1,12 @@
 // Turns the policy file into the numbers the load filter and score read on every call.
-import { isFigureName } from '../contracts/index.ts';
+import { DEFAULT_FUTURE_SKEW_MS, isFigureName } from '../contracts/index.ts';
 import { figureValidityMs, hotValueValidityMs, type SchedulerPolicy } from '../common/policy.ts';
-import { DEFAULT_ESTIMATE, DEFAULT_HOT_VALUE_PENALTY, type LoadRules } from './core/load/rules.ts';
+import {
+  DEFAULT_ESTIMATE,
+  DEFAULT_HOT_VALUE_PENALTY,
+  DEFAULT_STALE_SCORE,
+  type LoadRules,
+} from './core/load/rules.ts';
 
 /** The load rules a policy means; settings a crane file cannot express take loadwise's defaults. */
 export function rulesFromPolicy(policy: SchedulerPolicy): LoadRules {
@@ -22,6 +27,8 @@ export function rulesFromPolicy(policy: SchedulerPolicy): LoadRules {
     validityMs,
     hotValueValidityMs: hotValueValidityMs(policy),
     staleness: policy.staleness ?? 'allow',
+    staleScore: policy.staleScore ?? DEFAULT_STALE_SCORE,
+    futureSkewMs: policy.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS,
     estimate: { ...DEFAULT_ESTIMATE, ...policy.estimate },
     hotValuePenalty: policy.hotValuePenalty ?? DEFAULT_HOT_VALUE_PENALTY,
   };

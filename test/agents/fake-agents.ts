@@ -1,18 +1,24 @@
 // Simulated node agents: one HTTP server on 127.0.0.1 that answers `/nodes/<name>/statistics` for
-// any number of nodes, each with a load and a behaviour (healthy, slow, hanging, garbage, 5xx,
-// reset, claiming to be another node). Point the controller at it with `urlTemplate`.
+// any number of nodes, each with a load and a behaviour (healthy, slow, a skewed clock, an older
+// release's document, hanging, garbage, 5xx, reset, claiming to be another node). Point the controller at it with `urlTemplate`.
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../../common/clock.ts';
 import { formatRfc3339 } from '../../contracts/time.ts';
 
 export type AgentBehaviour =
-  | { kind: 'ok'; delayMs?: number }
+  /** `clockAheadMs`: the node's clock runs this far ahead of the test clock (negative: behind). */
+  | { kind: 'ok'; delayMs?: number; clockAheadMs?: number }
+  /** A document of another release's shape, served as is (its `node` set to the node's name). */
+  | { kind: 'document'; body: Record<string, unknown> }
   | { kind: 'hang' }
   | { kind: 'garbage'; body: string }
   | { kind: 'status'; code: number }
   | { kind: 'reset' }
   | { kind: 'impostor'; node: string };
+
+/** How old the newest sample is when a fake agent answers. */
+export const FAKE_SAMPLE_AGE_MS = 1000;
 
 export class FakeAgents {
   readonly port: number;
@@ -83,16 +89,27 @@ export class FakeAgents {
       case 'status':
         res.writeHead(behaviour.code, { 'content-type': 'text/plain' }).end('agent not ready');
         return;
+      case 'document':
+        res
+          .writeHead(200, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ ...behaviour.body, node }));
+        return;
       case 'impostor':
-        this.answer(res, behaviour.node, node, 0);
+        this.answer(res, behaviour.node, node, 0, 0);
         return;
       case 'ok':
-        this.answer(res, node, node, behaviour.delayMs ?? 0);
+        this.answer(res, node, node, behaviour.delayMs ?? 0, behaviour.clockAheadMs ?? 0);
         return;
     }
   }
 
-  private answer(res: ServerResponse, reportedNode: string, node: string, delayMs: number): void {
+  private answer(
+    res: ServerResponse,
+    reportedNode: string,
+    node: string,
+    delayMs: number,
+    clockAheadMs: number,
+  ): void {
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     const send = () => {
@@ -100,8 +117,9 @@ export class FakeAgents {
       const windows = this.loads.get(node) ?? {};
       const body = JSON.stringify({
         node: reportedNode,
-        timestamp: formatRfc3339(this.clock.now()),
-        sampleAgeSeconds: 1,
+        // Like the real agent: its own clock, one second after its newest sample.
+        timestamp: formatRfc3339(this.clock.now() + clockAheadMs - FAKE_SAMPLE_AGE_MS),
+        sampleAgeSeconds: FAKE_SAMPLE_AGE_MS / 1000,
         sampleIntervalSeconds: 10,
         windows,
         coverageSeconds: Object.fromEntries(Object.keys(windows).map((k) => [k, 300])),

@@ -1,6 +1,7 @@
 // The controller end to end: the real @kubernetes/client-node against the API-server double (or a
 // real cluster with LOADWISE_TEST_KUBECONFIG), simulated agents on 127.0.0.1.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, test } from 'node:test';
@@ -8,7 +9,8 @@ import { CoordinationV1Api, CoreV1Api, DiscoveryV1Api, V1MicroTime } from '@kube
 import { ManualClock } from '../../common/clock.ts';
 import { encodeFraction } from '../../contracts/annotations.ts';
 import { CONTROLLER_METRICS } from '../../contracts/controller.ts';
-import { FakeAgents } from '../agents/fake-agents.ts';
+import { formatRfc3339 } from '../../contracts/time.ts';
+import { FAKE_SAMPLE_AGE_MS, FakeAgents } from '../agents/fake-agents.ts';
 import { type TestCluster, openTestCluster } from '../apiserver/cluster.ts';
 import { addNode, makeController, shippedPolicy, waitFor } from './harness.ts';
 
@@ -63,12 +65,13 @@ describe('controller', () => {
     await controller.waitForPods();
     const first = await controller.syncOnce();
     assert.equal(first.patched, 3);
-    const stamp = encodeFraction(0.2, clock.now()).split(',')[1];
+    // Dated by the controller's clock: when it asked, minus the agent's sample age.
+    const stamp = formatRfc3339(clock.now() - FAKE_SAMPLE_AGE_MS);
     const b = await annotations(names[1]!);
     assert.equal(b['loadwise.io/cpu_usage_avg_5m'], `0.20000,${stamp}`);
     assert.equal(b['loadwise.io/mem_usage_avg_5m'], `0.50000,${stamp}`);
     assert.equal(b.cpu_usage_avg_5m, `0.20000,${stamp}`, 'crane-compatible bare key');
-    assert.equal(b['loadwise.io/node_hot_value'], `0,${stamp}`);
+    assert.equal(b['loadwise.io/node_hot_value'], `0,${formatRfc3339(clock.now())}`);
     assert.equal(b['loadwise.io/cpu_usage_active'], undefined, 'figures outside the policy are not written');
     assert.equal(b['loadwise.io/cpu_usage_max_avg_1d'], undefined, 'figures the agent lacks are not written');
     if (cluster.double) for (const n of names) assert.equal(cluster.double.patchCount(n), 1);
@@ -84,6 +87,77 @@ describe('controller', () => {
     assert.equal(third.patched, 1);
     assert.match((await annotations(names[0]!))['loadwise.io/cpu_usage_avg_5m']!, /^0\.40000,/);
     assert.equal(await metrics.value(CONTROLLER_METRICS.nodePatches), 4);
+  });
+
+  test("a node whose clock is a day fast cannot freeze its figures: they are dated by the controller's clock", async () => {
+    const fast = cluster.unique('fast');
+    // An older controller trusted this node's clock and left tomorrow's date on the figure.
+    const tomorrow = clock.now() + 24 * 60 * MINUTE;
+    await addNode(cluster, fast, {
+      annotations: { 'loadwise.io/cpu_usage_avg_5m': encodeFraction(0, tomorrow) },
+    });
+    agents.setBehaviour(fast, { kind: 'ok', clockAheadMs: 24 * 60 * MINUTE });
+    agents.setLoad(fast, { cpu_usage_avg_5m: 0.5, mem_usage_avg_5m: 0.4 });
+    const { controller, metrics } = await started({ policy: shippedPolicy({ hotValue: false }) });
+    assert.equal((await controller.syncOnce()).patched, 1, 'the future-dated figure is replaced at once');
+    const dated = (at: number) => formatRfc3339(at - FAKE_SAMPLE_AGE_MS);
+    assert.equal((await annotations(fast))['loadwise.io/cpu_usage_avg_5m'], `0.50000,${dated(clock.now())}`);
+    assert.equal(await metrics.value(CONTROLLER_METRICS.agentClockSkewed), 1);
+    // Ten simulated minutes of a load that moves: every move reaches the Node, never held back by
+    // a timestamp from tomorrow.
+    for (let tick = 1; tick <= 20; tick++) {
+      clock.advance(30 * SECOND);
+      const load = tick % 2 === 0 ? 0.3 : 0.6;
+      agents.setLoad(fast, { cpu_usage_avg_5m: load, mem_usage_avg_5m: 0.4 });
+      assert.equal((await controller.syncOnce()).patched, 1, `tick ${tick}`);
+      assert.equal(
+        (await annotations(fast))['loadwise.io/cpu_usage_avg_5m'],
+        `${load.toFixed(5)},${dated(clock.now())}`,
+      );
+    }
+  });
+
+  test('reads an agent of the first release (its document as it served it), and one that lacks fields added since', async () => {
+    const fixture = JSON.parse(
+      readFileSync(new URL('../agents/fixtures/statistics-first-release.json', import.meta.url), 'utf8'),
+    ) as {
+      windows: Record<string, number>;
+      sampleAgeSeconds?: number;
+      sampleIntervalSeconds?: number;
+      coverageSeconds?: unknown;
+    };
+    const first = cluster.unique('first');
+    const older = cluster.unique('older');
+    await addNode(cluster, first);
+    await addNode(cluster, older);
+    agents.setBehaviour(first, { kind: 'document', body: fixture });
+    // Fields a release added after the first: an older agent would not send them.
+    const lean: Record<string, unknown> = { ...fixture };
+    delete lean.sampleIntervalSeconds;
+    delete lean.coverageSeconds;
+    agents.setBehaviour(older, { kind: 'document', body: lean });
+    const { controller, metrics } = await started({ policy: shippedPolicy({ hotValue: false }) });
+    const report = await controller.syncOnce();
+    assert.deepEqual(report.agentFailures, {});
+    assert.equal(report.patched, 2);
+    for (const name of [first, older]) {
+      const written = await annotations(name);
+      assert.equal(
+        written['loadwise.io/cpu_usage_avg_5m']?.split(',')[0],
+        fixture.windows.cpu_usage_avg_5m!.toFixed(5),
+        name,
+      );
+      assert.match(written['loadwise.io/mem_usage_max_avg_1d'] ?? '', /^0\.\d{5},/, name);
+      assert.equal(
+        written['loadwise.io/gpu_usage_avg_5m'],
+        undefined,
+        'no GPU figures from a CPU-only release',
+      );
+    }
+    // Dated by this controller's clock and the document's sample age.
+    const measured = formatRfc3339(clock.now() - fixture.sampleAgeSeconds! * 1000);
+    assert.match((await annotations(first))['loadwise.io/cpu_usage_avg_5m']!, new RegExp(`,${measured}$`));
+    assert.equal(await metrics.value(CONTROLLER_METRICS.agentPolls, { result: 'ok' }), 2);
   });
 
   test('PATCH economy: an hour of steady load synced every 30 s costs at most 12 PATCHes per node', async () => {

@@ -31,6 +31,26 @@ priority:
 hotValue: []
 `;
 
+/**
+ * A policy on the two 5-minute averages only (valid 8 minutes), CPU above 65 % and memory above
+ * 75 % refused, both weighted alike, crane's 5-in-5-minutes hot value.
+ */
+export const TWO_FIGURE_POLICY = `
+apiVersion: loadwise.io/v1alpha1
+kind: SchedulerPolicy
+syncPolicy:
+  - {name: cpu_usage_avg_5m, period: 3m}
+  - {name: mem_usage_avg_5m, period: 3m}
+predicate:
+  - {name: cpu_usage_avg_5m, maxLimitPercent: 0.65}
+  - {name: mem_usage_avg_5m, maxLimitPercent: 0.75}
+priority:
+  - {name: cpu_usage_avg_5m, weight: 0.5}
+  - {name: mem_usage_avg_5m, weight: 0.5}
+hotValue:
+  - {timeRange: 5m, count: 5}
+`;
+
 export async function startTestExtender(
   cluster: TestCluster,
   policyText: string,

@@ -91,6 +91,22 @@ describe('filterByLoad', () => {
       want: /^cpu_usage_avg_5m expired 540s after measurement \(staleness: deny\)$/,
     },
     {
+      name: 'ignores a future-dated figure under staleness allow, however low it claims to be',
+      load: node({ cpu_usage_avg_5m: [0.99, -31_000] }),
+      want: true,
+    },
+    {
+      name: 'rejects a future-dated figure under staleness deny, saying so',
+      load: node({ cpu_usage_avg_5m: [0.1, -3_600_000], mem_usage_avg_5m: [0.1, MIN] }),
+      rules: { staleness: 'deny' },
+      want: /^cpu_usage_avg_5m dated 3600s in the future \(more than the 30s futureSkew\) \(staleness: deny\)$/,
+    },
+    {
+      name: 'believes a figure dated within the future skew',
+      load: node({ cpu_usage_avg_5m: [0.91, -29_000] }),
+      want: /^cpu_usage_avg_5m 0\.91 > 0\.65$/,
+    },
+    {
       name: 'rejects a missing figure under staleness deny',
       load: node({ cpu_usage_avg_5m: [0.1, MIN] }),
       rules: { staleness: 'deny' },
@@ -159,6 +175,10 @@ describe('hotValue', () => {
     // An expired annotation is ignored; all 4 own bindings count: 0 + floor(2/2).
     assert.equal(hotValue(node({}, { hot: [3, 20 * MIN], bindings }), rules, NOW), 1);
   });
+  it('ignores a future-dated annotated value, which would otherwise hide every own binding', () => {
+    const bindings = [binding(10_000), binding(5_000)];
+    assert.equal(hotValue(node({}, { hot: [0, -365 * 24 * 60 * MIN], bindings }), rules, NOW), 1);
+  });
 });
 
 describe('scoreByLoad', () => {
@@ -176,22 +196,63 @@ describe('scoreByLoad', () => {
     assert.equal(s.score, 6);
   });
 
-  it('drops stale figures from numerator and denominator (crane would count them as idle)', () => {
+  it("counts a stale figure as fully used by default (crane's rule: its term scores 0, its weight stays)", () => {
     const load = node({ cpu_usage_avg_5m: [0.8, MIN], cpu_usage_max_avg_1h: [0.0, 30 * MIN] });
     const s = scoreByLoad(load, idle, rules, NOW);
     assert.deepEqual(s.used, ['cpu_usage_avg_5m']);
-    assert.ok(Math.abs(s.exact - 2) < 1e-9);
+    // (0.2 × 0.2 + 0 × (0.3 + 0.2 + 0.3)) / 1.0 × 10: the idle-looking expired figure earns nothing.
+    assert.ok(Math.abs(s.exact - 0.4) < 1e-9, String(s.exact));
   });
 
-  it('gives a node with nothing fresh a neutral score, not the best', () => {
-    assert.equal(scoreByLoad(node({}), idle, rules, NOW).exact, NEUTRAL_SCORE);
+  it('gives a node whose agent died (nothing fresh) the lowest score, below any honest node', () => {
+    const dead = scoreByLoad(node({ cpu_usage_avg_5m: [0.0, 30 * MIN] }), idle, rules, NOW);
+    const busy = scoreByLoad(
+      node({ cpu_usage_avg_5m: [0.6, MIN], mem_usage_avg_5m: [0.6, MIN] }),
+      idle,
+      rules,
+      NOW,
+    );
+    assert.equal(dead.exact, 0);
+    assert.ok(busy.exact > dead.exact);
+  });
+
+  it('under staleScore ignore, drops stale figures from numerator and denominator', () => {
+    const ignore: LoadRules = { ...rules, staleScore: 'ignore' };
+    const load = node({ cpu_usage_avg_5m: [0.8, MIN], cpu_usage_max_avg_1h: [0.0, 30 * MIN] });
+    const s = scoreByLoad(load, idle, ignore, NOW);
+    assert.deepEqual(s.used, ['cpu_usage_avg_5m']);
+    assert.ok(Math.abs(s.exact - 2) < 1e-9);
+    assert.equal(scoreByLoad(node({}), idle, ignore, NOW).exact, NEUTRAL_SCORE, 'nothing fresh: neutral');
+  });
+
+  it('does not believe a figure dated beyond the future skew, and says why', () => {
+    // The issue's attack: 0.00 dated 2099 must score below an honest node at 0.30.
+    const forged = node({}, { raw: { 'loadwise.io/cpu_usage_avg_5m': '0.00000,2099-01-01T00:00:00Z' } });
+    const honest = node({ cpu_usage_avg_5m: [0.3, MIN] });
+    const seen: string[] = [];
+    const s = scoreByLoad(forged, idle, rules, NOW, (figure, reason) => seen.push(`${figure}:${reason}`));
+    assert.equal(s.exact, 0);
+    assert.deepEqual(s.used, []);
+    assert.ok(scoreByLoad(honest, idle, rules, NOW).exact > 1);
+    assert.deepEqual(seen, [
+      'cpu_usage_avg_5m:future',
+      'cpu_usage_max_avg_1h:missing',
+      'mem_usage_avg_5m:missing',
+      'mem_usage_max_avg_1h:missing',
+    ]);
+    // Within the skew (a controller clock 20 s ahead of ours) it is believed.
+    const ahead = node({ cpu_usage_avg_5m: [0.3, -20_000] });
+    assert.deepEqual(scoreByLoad(ahead, idle, rules, NOW).used, ['cpu_usage_avg_5m']);
+    const strict: LoadRules = { ...rules, futureSkewMs: 10_000 };
+    assert.deepEqual(scoreByLoad(ahead, idle, strict, NOW).used, []);
   });
 
   it('counts the incoming pod and pending bindings, and takes off the hot value', () => {
     const figures = { cpu_usage_avg_5m: [0.2, MIN] as [number, number] };
-    const alone = scoreByLoad(node(figures), { cpuCores: 4, memoryBytes: 0 }, rules, NOW);
+    const cpuOnly: LoadRules = { ...rules, priorities: [{ figure: 'cpu_usage_avg_5m', weight: 1 }] };
+    const alone = scoreByLoad(node(figures), { cpuCores: 4, memoryBytes: 0 }, cpuOnly, NOW);
     assert.ok(Math.abs(alone.exact - (1 - 0.2 - (4 * 0.85) / 16) * 10) < 1e-9);
-    const busy = scoreByLoad(node(figures, { bindings: [binding(1000), binding(2000)] }), idle, rules, NOW);
+    const busy = scoreByLoad(node(figures, { bindings: [binding(1000), binding(2000)] }), idle, cpuOnly, NOW);
     const pending = (2 * 2 * 0.85) / 16;
     assert.equal(busy.hotValue, 1);
     assert.ok(Math.abs(busy.exact - ((1 - 0.2 - pending) * 10 - 0.5)) < 1e-9);

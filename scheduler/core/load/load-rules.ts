@@ -2,15 +2,27 @@
 // bindings on it, and the rules. The HTTP extender, the local mode and the simulator all call these.
 // They run once per candidate node per scheduling call (thousands of times a second), so they read
 // dense arrays by figure index rather than records by figure name.
-import { type FigureName, figureIndex, NODE_FIGURES } from '../../../contracts/index.ts';
+import {
+  DEFAULT_FUTURE_SKEW_MS,
+  type FigureName,
+  figureIndex,
+  NODE_FIGURES,
+  type StaleFigureReason,
+} from '../../../contracts/index.ts';
 import type { PodDemand } from './demand.ts';
 import type { NodeFigures } from './node-figures.ts';
 import type { RecordedBinding } from './recent-bindings.ts';
-import { type LoadRules, resourceOf } from './rules.ts';
+import { DEFAULT_STALE_SCORE, type LoadRules, resourceOf } from './rules.ts';
 
 export const MAX_SCORE = 10;
-/** Score of a node about which nothing fresh is known: neither preferred nor avoided. */
+/** Score of a node about which nothing fresh is known, under `staleScore: ignore`. */
 export const NEUTRAL_SCORE = MAX_SCORE / 2;
+
+/**
+ * Told of each figure the filter or score did not believe, and why; the extender counts these in
+ * its /metrics. Optional, so the functions stay pure for the simulator and tests.
+ */
+export type StaleObserver = (figure: FigureName, reason: StaleFigureReason) => void;
 
 export interface NodeLoad {
   figures: NodeFigures;
@@ -28,7 +40,7 @@ export interface LoadScore {
   score: number;
   /** The same before rounding, for logs and the status page. */
   exact: number;
-  /** Figures that counted (fresh); the rest dropped out of the weighted mean. */
+  /** Figures that counted (fresh); the rest scored 0 or left the mean, as `staleScore` says. */
   used: FigureName[];
   hotValue: number;
 }
@@ -46,6 +58,9 @@ interface Compiled {
   priorities: Term[];
   /** Validity by figure index; NaN for a figure the policy does not sync (never fresh). */
   validity: Float64Array;
+  futureSkewMs: number;
+  /** A stale priority figure counts as fully used (crane) rather than leaving the mean. */
+  staleUsed: boolean;
 }
 
 const compiledRules = new WeakMap<LoadRules, Compiled>();
@@ -74,6 +89,8 @@ function compile(rules: LoadRules): Compiled {
     predicates: rules.predicates.map((p) => term(p.figure, p.limit)),
     priorities: rules.priorities.filter((p) => p.weight > 0).map((p) => term(p.figure, p.weight)),
     validity,
+    futureSkewMs: rules.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS,
+    staleUsed: (rules.staleScore ?? DEFAULT_STALE_SCORE) === 'used',
   };
   compiledRules.set(rules, c);
   lastRules = rules;
@@ -81,10 +98,38 @@ function compile(rules: LoadRules): Compiled {
   return c;
 }
 
-/** NaN when the figure is missing or expired. */
-function freshValue(figures: NodeFigures, validity: Float64Array, index: number, nowMs: number): number {
+/**
+ * NaN when the figure is missing, expired or dated beyond the skew into the future. A future
+ * timestamp is not "very fresh": the controller dates figures by its own clock, so one from the
+ * future was written by something that should not be believed (a skewed clock, a forgery), and
+ * trusting it would let it stand for as long as it claims.
+ */
+function freshValue(figures: NodeFigures, c: Compiled, index: number, nowMs: number): number {
   const at = figures.timestamps[index]!;
-  return at + validity[index]! >= nowMs ? figures.values[index]! : Number.NaN;
+  return at + c.validity[index]! >= nowMs && at <= nowMs + c.futureSkewMs
+    ? figures.values[index]!
+    : Number.NaN;
+}
+
+/** Why freshValue gave NaN; off the per-call fast path, only for figures that are stale. */
+function staleReason(figures: NodeFigures, c: Compiled, index: number, nowMs: number): StaleFigureReason {
+  const at = figures.timestamps[index]!;
+  if (Number.isNaN(c.validity[index]!)) return 'unsynced';
+  if (Number.isNaN(at)) return 'missing';
+  return at > nowMs + c.futureSkewMs ? 'future' : 'expired';
+}
+
+function describeStale(reason: StaleFigureReason, at: number, nowMs: number, c: Compiled): string {
+  switch (reason) {
+    case 'missing':
+      return 'missing';
+    case 'unsynced':
+      return "not in the policy's syncPolicy";
+    case 'future':
+      return `dated ${Math.round((at - nowMs) / 1000)}s in the future (more than the ${c.futureSkewMs / 1000}s futureSkew)`;
+    case 'expired':
+      return `expired ${Math.round((nowMs - at) / 1000)}s after measurement`;
+  }
 }
 
 function pendingAt(load: NodeLoad, index: number, cpu: boolean, rules: LoadRules): number {
@@ -114,7 +159,11 @@ export function pendingFraction(load: NodeLoad, figure: FigureName, rules: LoadR
  */
 export function hotValue(load: NodeLoad, rules: LoadRules, nowMs: number): number {
   const annotated = load.figures.hotValue;
-  const annotatedFresh = annotated !== undefined && annotated.timestampMs + rules.hotValueValidityMs >= nowMs;
+  // A future-dated value would otherwise also hide every own binding (none is newer than it).
+  const annotatedFresh =
+    annotated !== undefined &&
+    annotated.timestampMs + rules.hotValueValidityMs >= nowMs &&
+    annotated.timestampMs <= nowMs + compile(rules).futureSkewMs;
   if (load.bindings.length === 0) return annotatedFresh ? annotated.value : 0;
   const since = annotatedFresh ? annotated.timestampMs : Number.NEGATIVE_INFINITY;
   let own = 0;
@@ -128,18 +177,23 @@ export function hotValue(load: NodeLoad, rules: LoadRules, nowMs: number): numbe
 
 /**
  * Rejects a node when a fresh figure, plus what the extender has bound there since it was measured,
- * is above its threshold. A missing or expired figure follows the staleness rule.
+ * is above its threshold. A missing, expired or future-dated figure follows the staleness rule
+ * (crane's: it passes).
  */
-export function filterByLoad(load: NodeLoad, rules: LoadRules, nowMs: number): LoadVerdict {
+export function filterByLoad(
+  load: NodeLoad,
+  rules: LoadRules,
+  nowMs: number,
+  onStale?: StaleObserver,
+): LoadVerdict {
   const c = compile(rules);
   for (const { figure, index, cpu, amount: limit } of c.predicates) {
-    const value = freshValue(load.figures, c.validity, index, nowMs);
+    const value = freshValue(load.figures, c, index, nowMs);
     if (Number.isNaN(value)) {
+      const stale = staleReason(load.figures, c, index, nowMs);
+      onStale?.(figure, stale);
       if (rules.staleness === 'deny') {
-        const at = load.figures.timestamps[index]!;
-        const why = Number.isNaN(at)
-          ? 'missing'
-          : `expired ${Math.round((nowMs - at) / 1000)}s after measurement`;
+        const why = describeStale(stale, load.figures.timestamps[index]!, nowMs, c);
         return { ok: false, figure, reason: `${figure} ${why} (staleness: deny)` };
       }
       continue;
@@ -155,11 +209,19 @@ export function filterByLoad(load: NodeLoad, rules: LoadRules, nowMs: number): L
 }
 
 /**
- * Weighted mean of (1 − usage) over the fresh figures, usage including pending bindings and the
- * incoming pod; a stale figure leaves both numerator and denominator (crane counts it as idle).
+ * Weighted mean of (1 − usage) over the priority figures, usage including pending bindings and the
+ * incoming pod. A stale figure follows `staleScore`: under `used` (crane-scheduler's rule, the
+ * default) it counts as fully used, its term 0 and its weight kept, so a node whose agent died or
+ * whose figures are dated in the future sinks; under `ignore` it leaves numerator and denominator.
  * Minus the hot-value penalty; 0..MAX_SCORE.
  */
-export function scoreByLoad(load: NodeLoad, incoming: PodDemand, rules: LoadRules, nowMs: number): LoadScore {
+export function scoreByLoad(
+  load: NodeLoad,
+  incoming: PodDemand,
+  rules: LoadRules,
+  nowMs: number,
+  onStale?: StaleObserver,
+): LoadScore {
   const c = compile(rules);
   const cpuCapacity = load.allocatable?.cpuCores;
   const memCapacity = load.allocatable?.memoryBytes;
@@ -169,8 +231,12 @@ export function scoreByLoad(load: NodeLoad, incoming: PodDemand, rules: LoadRule
   let weights = 0;
   const used: FigureName[] = [];
   for (const { figure, index, cpu, amount: weight } of c.priorities) {
-    const value = freshValue(load.figures, c.validity, index, nowMs);
-    if (Number.isNaN(value)) continue;
+    const value = freshValue(load.figures, c, index, nowMs);
+    if (Number.isNaN(value)) {
+      onStale?.(figure, staleReason(load.figures, c, index, nowMs));
+      if (c.staleUsed) weights += weight;
+      continue;
+    }
     const usage = Math.min(1, value + pendingAt(load, index, cpu, rules) + (cpu ? ownCpu : ownMem));
     weighted += (1 - usage) * weight;
     weights += weight;

@@ -4,6 +4,14 @@ import type { FigureName } from '../../../contracts/index.ts';
 
 export type Staleness = 'allow' | 'deny';
 
+/**
+ * What a stale priority figure means for the score. `used` (crane-scheduler's rule, the default):
+ * the figure counts as fully used, so its term scores 0 and its weight stays, and a node whose
+ * agent died sinks instead of attracting pods. `ignore`: the figure leaves the weighted mean; a
+ * node with nothing fresh scores a neutral 5.
+ */
+export type StaleScore = 'used' | 'ignore';
+
 export interface EstimateRules {
   /** Share of max(request, limit) a new pod is expected to use, per resource (Koordinator: 0.85 / 0.70). */
   cpuFactor: number;
@@ -23,8 +31,16 @@ export interface LoadRules {
   /** How long each figure stays fresh after its timestamp; a figure absent here is never fresh. */
   validityMs: Partial<Record<FigureName, number>>;
   hotValueValidityMs: number;
-  /** What a missing or expired figure means for the filter. */
+  /** What a missing, expired or future-dated figure means for the filter. */
   staleness: Staleness;
+  /** What a stale priority figure means for the score; DEFAULT_STALE_SCORE when absent. */
+  staleScore?: StaleScore;
+  /**
+   * How far in the future (by this reader's clock) a timestamp may lie and still be believed: the
+   * clocks of the writer and the reader differ a little. Beyond it a figure is stale, so a node
+   * cannot make a figure look fresh forever by dating it ahead. DEFAULT_FUTURE_SKEW_MS when absent.
+   */
+  futureSkewMs?: number;
   estimate: EstimateRules;
   /** Score points (of 10) taken off per unit of hot value. */
   hotValuePenalty: number;
@@ -37,6 +53,8 @@ export interface LoadRules {
  * nodes that are really busy (see burst.test.ts).
  */
 export const DEFAULT_HOT_VALUE_PENALTY = 0.2;
+
+export const DEFAULT_STALE_SCORE: StaleScore = 'used';
 
 export const DEFAULT_ESTIMATE: EstimateRules = { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 5 * 60_000 };
 
