@@ -3,15 +3,9 @@
 import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/log.ts';
-import {
-  type SchedulerPolicy,
-  figureValidityMs,
-  hotValueHorizonMs,
-  hotValueValidityMs,
-} from '../common/policy.ts';
+import { type SchedulerPolicy, hotValueHorizonMs } from '../common/policy.ts';
 import { Reflector } from '../common/reflector.ts';
 import type { AgentFailureReason, PatchFailureReason } from '../contracts/controller.ts';
-import { type FigureName, isFigureName } from '../contracts/figures.ts';
 import { encodeGpuInventory, type GpuDevice } from '../contracts/gpu-inventory.ts';
 import type { GpuStatistics } from '../contracts/agent-api.ts';
 import { agentUrl, pollAgent } from './agent-client.ts';
@@ -29,7 +23,7 @@ import {
 import { LeaderElector } from './leader.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { PeriodicRunner, forEachLimit } from './periodic.ts';
-import { type Plan, type PlanInput, type PlanOptions, planNodePatch } from './plan.ts';
+import { type Plan, type PlanInput, type PlanOptions, planNodePatch, planOptionsFor } from './plan.ts';
 
 /** The inventory keeps what a GPU is, not what it does now: usage would rewrite it every cycle. */
 function inventoryEntry(g: GpuStatistics): GpuDevice {
@@ -202,17 +196,7 @@ export class Controller {
   /** Applies a new policy from the next decision on (figures, validity, hot-value rule). */
   setPolicy(policy: SchedulerPolicy): void {
     this.policy = policy;
-    const validityMs = new Map<FigureName, number>();
-    for (const entry of policy.syncPolicy) {
-      const validity = figureValidityMs(policy, entry.name);
-      if (isFigureName(entry.name) && validity !== undefined) validityMs.set(entry.name, validity);
-    }
-    this.planOptions = {
-      minChange: this.config.minChange,
-      craneCompat: this.config.craneCompat,
-      validityMs,
-      hotValueValidityMs: hotValueValidityMs(policy),
-    };
+    this.planOptions = planOptionsFor(policy, this.config.minChange, this.config.craneCompat);
     this.bindings.setHorizon(hotValueHorizonMs(policy));
     // A reload that brings in a hot-value rule needs the Pod watch a start without one skipped.
     if (this.started && !this.stopping && policy.hotValue.length > 0) this.pods?.start();

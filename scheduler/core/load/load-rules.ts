@@ -2,7 +2,14 @@
 // bindings on it, and the rules. The HTTP extender, the local mode and the simulator all call these.
 // They run once per candidate node per scheduling call (thousands of times a second), so they read
 // dense arrays by figure index rather than records by figure name.
-import { type FigureName, figureIndex, NODE_FIGURES } from '../../../contracts/index.ts';
+import {
+  type FigureName,
+  figureIndex,
+  MAX_AVG_SPAN_SECONDS,
+  NODE_FIGURES,
+  WINDOW_SPAN_SECONDS,
+  WINDOWS,
+} from '../../../contracts/index.ts';
 import type { PodDemand } from './demand.ts';
 import type { NodeFigures } from './node-figures.ts';
 import type { RecordedBinding } from './recent-bindings.ts';
@@ -18,6 +25,12 @@ export interface NodeLoad {
   allocatable: PodDemand | undefined;
   /** The extender's own recent bindings on this node. */
   bindings: readonly RecordedBinding[];
+  /**
+   * Up to when the controller last found this node's annotated figures current (its cluster-wide
+   * "synced up to" record, contracts/sync-record.ts); NaN or absent without one. A figure counts
+   * as measured at the later of this and its own timestamp.
+   */
+  confirmedMs?: number;
 }
 
 /** A rejection names the figure that caused it, so callers can count rejections by figure. */
@@ -46,6 +59,8 @@ interface Compiled {
   priorities: Term[];
   /** Validity by figure index; NaN for a figure the policy does not sync (never fresh). */
   validity: Float64Array;
+  /** By figure index: over how much measured time a binding's share is released (see pendingAt). */
+  rampMs: Float64Array;
 }
 
 const compiledRules = new WeakMap<LoadRules, Compiled>();
@@ -74,6 +89,7 @@ function compile(rules: LoadRules): Compiled {
     predicates: rules.predicates.map((p) => term(p.figure, p.limit)),
     priorities: rules.priorities.filter((p) => p.weight > 0).map((p) => term(p.figure, p.weight)),
     validity,
+    rampMs: new Float64Array(NODE_FIGURES.map((f) => Math.min(windowReachMs(f), rules.estimate.settleMs))),
   };
   compiledRules.set(rules, c);
   lastRules = rules;
@@ -87,25 +103,50 @@ function freshValue(figures: NodeFigures, validity: Float64Array, index: number,
   return at + validity[index]! >= nowMs ? figures.values[index]! : Number.NaN;
 }
 
-function pendingAt(load: NodeLoad, index: number, cpu: boolean, rules: LoadRules): number {
+/**
+ * How long after a pod starts a figure has taken in all of its use: the window's span, and for the
+ * max-of-averages windows the 5-minute average they take the maximum of.
+ */
+function windowReachMs(figure: FigureName): number {
+  const window = WINDOWS.find((w) => figure.endsWith(`_${w}`))!;
+  const seconds = window.startsWith('max_avg_') ? MAX_AVG_SPAN_SECONDS : WINDOW_SPAN_SECONDS[window];
+  return seconds * 1000;
+}
+
+/**
+ * What the extender's bindings still add to a figure, as a fraction of the node. A figure measured
+ * a time τ after a binding has taken in τ / window of the pod's real use (a time-weighted window
+ * covers that share of the pod's life so far), so only the rest of the estimate is added: the sum
+ * moves from "figure + estimate" at the binding to "figure as measured" once the window covers the
+ * pod, and the pod's real use, not its request, decides from then on. A figure counts as measured
+ * at the later of its timestamp and the controller's last "synced up to" record for the node: the
+ * controller rewrites a figure only when it moved, so an unmoved figure is still seen every sync.
+ */
+function pendingAt(load: NodeLoad, index: number, cpu: boolean, rules: LoadRules, rampMs: number): number {
   if (load.bindings.length === 0) return 0;
   const capacity = cpu ? load.allocatable?.cpuCores : load.allocatable?.memoryBytes;
   if (!capacity) return 0;
-  const measuredAt = load.figures.timestamps[index]!;
+  const stamped = load.figures.timestamps[index]!;
+  const confirmed = load.confirmedMs ?? Number.NaN;
+  // A missing figure (NaN timestamp) has caught up with nothing: every binding counts in full.
+  const seenAt = confirmed > stamped ? confirmed : stamped;
   const factor = cpu ? rules.estimate.cpuFactor : rules.estimate.memoryFactor;
-  const settle = rules.estimate.settleMs;
   let sum = 0;
   for (const b of load.bindings) {
-    // A missing figure (NaN timestamp) has caught up with nothing: every binding counts.
-    if (!b.gone && !(b.boundAtMs + settle <= measuredAt))
-      sum += cpu ? b.demand.cpuCores : b.demand.memoryBytes;
+    if (b.gone) continue;
+    const covered = rampMs > 0 ? (seenAt - b.boundAtMs) / rampMs : seenAt > b.boundAtMs ? 1 : 0;
+    // NaN (no measurement) and covered <= 0 both count the whole share.
+    if (covered >= 1) continue;
+    const share = covered > 0 ? 1 - covered : 1;
+    sum += share * (cpu ? b.demand.cpuCores : b.demand.memoryBytes);
   }
   return (sum * factor) / capacity;
 }
 
 /** Fraction of the node the extender's bindings add to `figure` until the figure has caught up with them. */
 export function pendingFraction(load: NodeLoad, figure: FigureName, rules: LoadRules): number {
-  return pendingAt(load, figureIndex(figure), resourceOf(figure) === 'cpu', rules);
+  const index = figureIndex(figure);
+  return pendingAt(load, index, resourceOf(figure) === 'cpu', rules, compile(rules).rampMs[index]!);
 }
 
 /**
@@ -144,7 +185,7 @@ export function filterByLoad(load: NodeLoad, rules: LoadRules, nowMs: number): L
       }
       continue;
     }
-    const pending = pendingAt(load, index, cpu, rules);
+    const pending = pendingAt(load, index, cpu, rules, c.rampMs[index]!);
     if (value + pending > limit) {
       const shown =
         pending > 0 ? `${value.toFixed(2)} + ${pending.toFixed(2)} pending` : (value + pending).toFixed(2);
@@ -171,7 +212,7 @@ export function scoreByLoad(load: NodeLoad, incoming: PodDemand, rules: LoadRule
   for (const { figure, index, cpu, amount: weight } of c.priorities) {
     const value = freshValue(load.figures, c.validity, index, nowMs);
     if (Number.isNaN(value)) continue;
-    const usage = Math.min(1, value + pendingAt(load, index, cpu, rules) + (cpu ? ownCpu : ownMem));
+    const usage = Math.min(1, value + pendingAt(load, index, cpu, rules, c.rampMs[index]!) + (cpu ? ownCpu : ownMem));
     weighted += (1 - usage) * weight;
     weights += weight;
     used.push(figure);

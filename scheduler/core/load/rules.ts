@@ -9,8 +9,9 @@ export interface EstimateRules {
   cpuFactor: number;
   memoryFactor: number;
   /**
-   * How long after a binding the node's figures are taken to include the pod: one agent window
-   * (the 5-minute average) by default. Until a figure is newer than that, the pod is added to it.
+   * The longest a binding is added to a figure: its share is released linearly as the figure's
+   * window takes the pod in (over the window's span, 5 minutes for avg_5m and the max-of-averages
+   * windows), and never over more than this much measured time.
    */
   settleMs: number;
 }
