@@ -152,7 +152,11 @@ export function craneRules(rules: LoadRules): LoadRules {
 
 const START_MS = Date.UTC(2026, 0, 1);
 
-export function simulateRealLoad(tasks: readonly PaiTask[], spec: RealLoadSpec, now: () => number): RealLoadResult {
+export function simulateRealLoad(
+  tasks: readonly PaiTask[],
+  spec: RealLoadSpec,
+  now: () => number,
+): RealLoadResult {
   const wallStart = now();
   // Arrivals come from their own stream, so every policy sees the same pods at the same times.
   const arrivalRng = new Rng(spec.seed);
@@ -189,7 +193,16 @@ export function simulateRealLoad(tasks: readonly PaiTask[], spec: RealLoadSpec, 
   const ends = new Ends();
   const waiting: Pod[] = [];
   const waits: number[] = [];
-  const measured = { arrived: 0, placed: 0, waited: 0, patches: 0, hot80: 0, hot95: 0, minutes: 0, cpuSum: 0 };
+  const measured = {
+    arrived: 0,
+    placed: 0,
+    waited: 0,
+    patches: 0,
+    hot80: 0,
+    hot95: 0,
+    minutes: 0,
+    cpuSum: 0,
+  };
   const cpuHistogram = new Float64Array(1001);
 
   const inWindow = (ms: number) => ms >= measureFromMs && ms < endMs;
@@ -264,7 +277,11 @@ export function simulateRealLoad(tasks: readonly PaiTask[], spec: RealLoadSpec, 
       const cpu = Math.min(1, node.usedCpu / spec.nodeCpuCores);
       const noisy = Math.min(1, Math.max(0, cpu * (1 + spec.noise * normal(noiseRng))));
       node.series.cpu.add(ms, noisy, sampleS);
-      node.series.mem.add(ms, Math.min(1, BASE_MEMORY_SHARE + node.usedMemory / spec.nodeMemoryBytes), sampleS);
+      node.series.mem.add(
+        ms,
+        Math.min(1, BASE_MEMORY_SHARE + node.usedMemory / spec.nodeMemoryBytes),
+        sampleS,
+      );
     }
   };
 

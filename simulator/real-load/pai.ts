@@ -40,7 +40,8 @@ export function parsePai(text: string, source: string, maxDurationS: number): Pa
       number,
     ];
     // A row without a request or a usage cannot be drawn; such rows are skipped, not guessed.
-    if (![planCpu, planMem, cpu, mem, start, end].every(Number.isFinite) || !(planCpu > 0 && planMem > 0)) return;
+    if (![planCpu, planMem, cpu, mem, start, end].every(Number.isFinite) || !(planCpu > 0 && planMem > 0))
+      return;
     if (cpu < 0 || mem < 0 || end < start) throw new Error(`${source}:${i + 2}: negative usage or duration`);
     tasks.push({
       requestCpu: planCpu / 100,

@@ -20,7 +20,7 @@ const M = { l: 56, r: 130, t: 20, b: 44 };
 const X0 = 70;
 const X1 = 130;
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 }
 

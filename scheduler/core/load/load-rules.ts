@@ -2,14 +2,7 @@
 // bindings on it, and the rules. The HTTP extender, the local mode and the simulator all call these.
 // They run once per candidate node per scheduling call (thousands of times a second), so they read
 // dense arrays by figure index rather than records by figure name.
-import {
-  type FigureName,
-  figureIndex,
-  MAX_AVG_SPAN_SECONDS,
-  NODE_FIGURES,
-  WINDOW_SPAN_SECONDS,
-  WINDOWS,
-} from '../../../contracts/index.ts';
+import { type FigureName, figureIndex, NODE_FIGURES } from '../../../contracts/index.ts';
 import type { PodDemand } from './demand.ts';
 import type { NodeFigures } from './node-figures.ts';
 import type { RecordedBinding } from './recent-bindings.ts';
@@ -89,7 +82,7 @@ function compile(rules: LoadRules): Compiled {
     predicates: rules.predicates.map((p) => term(p.figure, p.limit)),
     priorities: rules.priorities.filter((p) => p.weight > 0).map((p) => term(p.figure, p.weight)),
     validity,
-    rampMs: new Float64Array(NODE_FIGURES.map((f) => Math.min(windowReachMs(f), rules.estimate.settleMs))),
+    rampMs: new Float64Array(NODE_FIGURES.length).fill(rules.estimate.settleMs),
   };
   compiledRules.set(rules, c);
   lastRules = rules;
@@ -104,23 +97,13 @@ function freshValue(figures: NodeFigures, validity: Float64Array, index: number,
 }
 
 /**
- * How long after a pod starts a figure has taken in all of its use: the window's span, and for the
- * max-of-averages windows the 5-minute average they take the maximum of.
- */
-function windowReachMs(figure: FigureName): number {
-  const window = WINDOWS.find((w) => figure.endsWith(`_${w}`))!;
-  const seconds = window.startsWith('max_avg_') ? MAX_AVG_SPAN_SECONDS : WINDOW_SPAN_SECONDS[window];
-  return seconds * 1000;
-}
-
-/**
- * What the extender's bindings still add to a figure, as a fraction of the node. A figure measured
- * a time τ after a binding has taken in τ / window of the pod's real use (a time-weighted window
- * covers that share of the pod's life so far), so only the rest of the estimate is added: the sum
- * moves from "figure + estimate" at the binding to "figure as measured" once the window covers the
- * pod, and the pod's real use, not its request, decides from then on. A figure counts as measured
- * at the later of its timestamp and the controller's last "synced up to" record for the node: the
- * controller rewrites a figure only when it moved, so an unmoved figure is still seen every sync.
+ * What the extender's bindings still add to a figure, as a fraction of the node. Each binding's
+ * estimate is released linearly over `settle` of measured time after it: a time-weighted window
+ * measured a time τ after the pod started has already taken in part of the pod's real use, so only
+ * the rest of the estimate is added, and from `settle` on the pod's real use, as measured, decides
+ * alone. A figure counts as measured at the later of its timestamp and the controller's last
+ * "synced up to" record for the node: the controller rewrites a figure only when it moved, so an
+ * unmoved figure is still seen every sync, and an idle pod stops blocking its share of the node.
  */
 function pendingAt(load: NodeLoad, index: number, cpu: boolean, rules: LoadRules, rampMs: number): number {
   if (load.bindings.length === 0) return 0;

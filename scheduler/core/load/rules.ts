@@ -9,9 +9,9 @@ export interface EstimateRules {
   cpuFactor: number;
   memoryFactor: number;
   /**
-   * The longest a binding is added to a figure: its share is released linearly as the figure's
-   * window takes the pod in (over the window's span, 5 minutes for avg_5m and the max-of-averages
-   * windows), and never over more than this much measured time.
+   * Over how much measured time after a binding its estimate is released (linearly): a figure
+   * measured that long after the binding is taken to show the pod's real use. Tuned on the
+   * real-load simulator (README): 30 s.
    */
   settleMs: number;
 }
@@ -39,7 +39,7 @@ export interface LoadRules {
  */
 export const DEFAULT_HOT_VALUE_PENALTY = 0.2;
 
-export const DEFAULT_ESTIMATE: EstimateRules = { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 5 * 60_000 };
+export const DEFAULT_ESTIMATE: EstimateRules = { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 30_000 };
 
 export function resourceOf(figure: FigureName): 'cpu' | 'mem' {
   return figure.startsWith('cpu_') ? 'cpu' : 'mem';
