@@ -23,6 +23,7 @@ import {
 import { LeaderElector } from './leader.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { PeriodicRunner, forEachLimit } from './periodic.ts';
+import { CycleConfirmations, SyncRecordWriter } from './sync-record.ts';
 import { type Plan, type PlanInput, type PlanOptions, planNodePatch, planOptionsFor } from './plan.ts';
 
 /** The inventory keeps what a GPU is, not what it does now: usage would rewrite it every cycle. */
@@ -67,6 +68,11 @@ export interface ControllerConfig {
   nodeSelector?: string;
   /** Absent: run alone and always write. */
   leaderElection?: LeaderElectionConfig;
+  /**
+   * Namespace of the cluster-wide "synced up to" Lease written after every cycle (the extender
+   * releases pending bindings by it); absent: not written.
+   */
+  syncRecordNamespace?: string;
   clock: Clock;
   logger: Logger;
   metrics: ControllerMetrics;
@@ -116,6 +122,7 @@ export class Controller {
   private readonly elector: LeaderElector | undefined;
   private readonly endpoints: AgentEndpoints | undefined;
   private readonly runner: PeriodicRunner;
+  private readonly syncRecord: SyncRecordWriter | undefined;
   private policy!: SchedulerPolicy;
   private planOptions!: PlanOptions;
   private readonly random: () => number;
@@ -167,6 +174,14 @@ export class Controller {
           config.agentService,
           config.logger.child({ watch: 'endpointslices' }),
           restarts('endpointslices'),
+        )
+      : undefined;
+    this.syncRecord = config.syncRecordNamespace
+      ? new SyncRecordWriter(
+          config.kubeConfig,
+          config.syncRecordNamespace,
+          config.apiTimeoutMs,
+          config.logger.child({ part: 'sync-record' }),
         )
       : undefined;
     if (config.leaderElection) {
@@ -262,10 +277,12 @@ export class Controller {
     // Retries stop at the end of the period, so a struggling API cannot stretch one cycle forever.
     const deadline = performance.now() + this.config.syncPeriodMs;
     const refreshes: Refresh[] = [];
+    const cycle = new CycleConfirmations();
     await forEachLimit(nodes, this.config.concurrency, async (node) => {
       try {
-        await this.syncNode(node, report, deadline, refreshes);
+        await this.syncNode(node, report, deadline, refreshes, cycle);
       } catch (err: unknown) {
+        cycle.failed(node.metadata?.name ?? '');
         this.config.logger.error({ node: node.metadata?.name, err: errorMessage(err) }, 'node sync failed');
       }
     });
@@ -283,6 +300,9 @@ export class Controller {
         this.config.logger.error({ node: r.name, err: errorMessage(err) }, 'node refresh failed');
       }
     });
+    // Deferred refreshes change no value: their nodes were confirmed when planned.
+    const record = cycle.record();
+    if (this.syncRecord && record && this.isLeader()) await this.syncRecord.write(record);
     report.durationMs = performance.now() - wallStart;
     this.config.metrics.syncs.inc();
     this.config.metrics.syncDuration.observe(report.durationMs / 1000);
@@ -307,6 +327,7 @@ export class Controller {
     report: SyncReport,
     deadline: number,
     refreshes: Refresh[],
+    cycle: CycleConfirmations,
   ): Promise<void> {
     const name = node.metadata?.name ?? '';
     const url = agentUrl(
@@ -343,7 +364,14 @@ export class Controller {
     );
     if (!plan) report.unchanged++;
     else if (plan.deferrable) refreshes.push({ name, plan, input });
-    else this.record(report, await this.write(name, plan, input, deadline));
+    let outcome: WriteOutcome = 'unchanged';
+    if (plan && !plan.deferrable) {
+      outcome = await this.write(name, plan, input, deadline);
+      this.record(report, outcome);
+    }
+    // Confirmed: the Node's figures are (now) within --min-change of this measurement.
+    if (stats && (outcome === 'patched' || outcome === 'unchanged')) cycle.confirmed(stats.measuredAtMs);
+    else cycle.failed(name);
   }
 
   private record(report: SyncReport, outcome: WriteOutcome): void {

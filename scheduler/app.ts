@@ -18,6 +18,7 @@ import { ExtenderMetrics } from './metrics.ts';
 import { NodeIndex } from './node-index.ts';
 import { bindingHorizonMs, rulesFromPolicy } from './policy-rules.ts';
 import { createExtenderServer } from './server.ts';
+import { SyncRecordWatch } from './sync-record.ts';
 
 export interface SchedulerAppOptions {
   kubeConfig: KubeConfig;
@@ -32,6 +33,8 @@ export interface SchedulerAppOptions {
   gpuPolicy?: GpuPolicy;
   /** How many recent vGPU container requests fgd measures fragmentation against (default 1000). */
   recentRequests?: number;
+  /** Namespace of the controller's "synced up to" Lease; absent: go by annotation timestamps alone. */
+  syncRecordNamespace?: string;
 }
 
 /** An own GPU assignment the Pod watch never confirmed is dropped after this long. */
@@ -46,6 +49,7 @@ export class SchedulerApp {
   readonly ledger = new GpuLedger();
   private readonly watch: Reflector<V1Node>;
   private readonly podWatch: Reflector<V1Pod>;
+  private readonly syncRecord: SyncRecordWatch | undefined;
   private rules: LoadRules;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -125,10 +129,21 @@ export class SchedulerApp {
         throw new Error(errorMessage(err));
       }
     };
+    this.syncRecord = opts.syncRecordNamespace
+      ? new SyncRecordWatch(
+          opts.kubeConfig,
+          opts.syncRecordNamespace,
+          opts.clock,
+          opts.apiTimeoutMs,
+          opts.logger.child({ watch: 'sync-record' }),
+        )
+      : undefined;
+    const syncRecord = this.syncRecord;
     this.extender = new Extender({
       nodes: this.nodes,
       recent: this.recent,
       clock: opts.clock,
+      confirmedAt: syncRecord ? (node) => syncRecord.confirmedAt(node) : undefined,
       rules: () => this.rules,
       bindPod,
       events: this.metrics,
@@ -173,6 +188,7 @@ export class SchedulerApp {
   start(): void {
     this.watch.start();
     this.podWatch.start();
+    this.syncRecord?.start();
     // Nodes that stop being candidates are never read again; drop their old bindings now and then.
     this.pruneTimer = setInterval(() => {
       const now = this.opts.clock.now();
@@ -193,6 +209,6 @@ export class SchedulerApp {
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
     await this.server.close();
-    await Promise.all([this.watch.stop(), this.podWatch.stop()]);
+    await Promise.all([this.watch.stop(), this.podWatch.stop(), this.syncRecord?.stop()]);
   }
 }

@@ -42,6 +42,8 @@ export interface ExtenderDeps {
   rules: () => LoadRules;
   /** Creates the Binding through the API; throws an Error whose message says why it failed. */
   bindPod: (args: ExtenderBindingArgs) => Promise<void>;
+  /** When the controller last confirmed a node's figures (its "synced up to" record); NaN: unknown. */
+  confirmedAt?: (node: string) => number;
   events: ExtenderEvents;
   logger: Logger;
   /** vGPU placement: what is assigned where, how shares are placed, and the pod annotation write. */
@@ -306,6 +308,7 @@ export class Extender {
       figures: entry.figures,
       allocatable: entry.allocatable,
       bindings: this.deps.recent.forNode(entry.name, now),
+      confirmedMs: this.deps.confirmedAt?.(entry.name),
     };
   }
 }

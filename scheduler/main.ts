@@ -54,6 +54,16 @@ const program = new Command()
       .choices(GPU_POLICIES)
       .default('fgd'),
   )
+  .addOption(
+    new Option(
+      '--sync-record-namespace <namespace>',
+      "namespace of the controller's \"synced up to\" Lease (its --lease-namespace), which releases " +
+        'pending bindings on nodes whose figures the controller found unmoved; "" to go by annotation ' +
+        'timestamps alone',
+    )
+      .env('POD_NAMESPACE')
+      .default('kube-system', 'POD_NAMESPACE, then kube-system'),
+  )
   .addOption(logLevelOption())
   .showHelpAfterError('(run with --help for usage)');
 
@@ -68,6 +78,7 @@ const opts = program.opts<{
   policyPollInterval: number;
   apiTimeout: number;
   gpuPolicy: GpuPolicy;
+  syncRecordNamespace: string;
   logLevel: string;
 }>();
 
@@ -95,6 +106,7 @@ const app = new SchedulerApp({
   logger,
   apiTimeoutMs: opts.apiTimeout,
   gpuPolicy: opts.gpuPolicy,
+  syncRecordNamespace: opts.syncRecordNamespace || undefined,
   https:
     opts.tlsCert && opts.tlsKey
       ? { cert: readFileSync(opts.tlsCert), key: readFileSync(opts.tlsKey) }
