@@ -52,7 +52,11 @@ export interface Plan {
 }
 
 /** The rule's options for a policy: which figures are written and how long each stays valid. */
-export function planOptionsFor(policy: SchedulerPolicy, minChange: number, craneCompat: boolean): PlanOptions {
+export function planOptionsFor(
+  policy: SchedulerPolicy,
+  minChange: number,
+  craneCompat: boolean,
+): PlanOptions {
   const validityMs = new Map<FigureName, number>();
   for (const entry of policy.syncPolicy) {
     const validity = figureValidityMs(policy, entry.name);

@@ -180,6 +180,11 @@ export class SchedulerApp {
     return true;
   }
 
+  /** When the controller's "synced up to" record last confirmed `node` (NaN: no record for it). */
+  confirmedAt(node: string): number {
+    return this.syncRecord ? this.syncRecord.confirmedAt(node) : Number.NaN;
+  }
+
   get currentRules(): LoadRules {
     return this.rules;
   }

@@ -57,7 +57,7 @@ const program = new Command()
   .addOption(
     new Option(
       '--sync-record-namespace <namespace>',
-      "namespace of the controller's \"synced up to\" Lease (its --lease-namespace), which releases " +
+      'namespace of the controller\'s "synced up to" Lease (its --lease-namespace), which releases ' +
         'pending bindings on nodes whose figures the controller found unmoved; "" to go by annotation ' +
         'timestamps alone',
     )
