@@ -17,7 +17,7 @@ describe('rulesFromPolicy', () => {
   it('reads the example policy, extender settings included', () => {
     const r = rules(readFileSync(new URL('../configs/policy.yaml', import.meta.url), 'utf8'));
     assert.equal(r.staleness, 'allow');
-    assert.deepEqual(r.estimate, { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 5 * MIN });
+    assert.deepEqual(r.estimate, { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 30_000 });
     assert.equal(r.hotValuePenalty, 0.2);
     assert.deepEqual(r.predicates[0], { figure: 'cpu_usage_avg_5m', limit: 0.65 });
     // Valid for the sync period plus crane's 5-minute grace.

@@ -31,14 +31,12 @@ export function parsePai(text: string, source: string, maxDurationS: number): Pa
   const tasks: PaiTask[] = [];
   table.rows.forEach((row, i) => {
     const n = (name: string) => Number(col(row, name) || Number.NaN);
-    const [planCpu, planMem, cpu, mem, start, end] = required.map(n) as [
-      number,
-      number,
-      number,
-      number,
-      number,
-      number,
-    ];
+    const planCpu = n('plan_cpu');
+    const planMem = n('plan_mem');
+    const cpu = n('cpu_usage');
+    const mem = n('avg_mem');
+    const start = n('start_time');
+    const end = n('end_time');
     // A row without a request or a usage cannot be drawn; such rows are skipped, not guessed.
     if (![planCpu, planMem, cpu, mem, start, end].every(Number.isFinite) || !(planCpu > 0 && planMem > 0))
       return;
