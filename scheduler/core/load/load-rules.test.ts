@@ -131,7 +131,9 @@ describe('pendingFraction', () => {
     const load = node({ cpu_usage_avg_5m: [0.5, MIN] }, { bindings: [binding(7 * MIN), binding(5 * MIN)] });
     // Measured 1 min ago: the 5-minute window has taken in all of the pod bound 7 min ago and four
     // fifths of the one bound 5 min ago; a fifth of its estimate is still to come.
-    assert.ok(Math.abs(pendingFraction(load, 'cpu_usage_avg_5m', windowRamp) - (0.2 * 2 * 0.85) / 16) < 1e-12);
+    assert.ok(
+      Math.abs(pendingFraction(load, 'cpu_usage_avg_5m', windowRamp) - (0.2 * 2 * 0.85) / 16) < 1e-12,
+    );
     // Memory is not annotated here: nothing has caught up, both count in full.
     assert.equal(pendingFraction(load, 'mem_usage_avg_5m', windowRamp), (2 * 4 * 0.7) / 64);
   });
@@ -143,7 +145,9 @@ describe('pendingFraction', () => {
     assert.equal(pendingFraction(stale, 'cpu_usage_avg_5m', windowRamp), (2 * 0.85) / 16);
     const confirmed = { ...stale, confirmedMs: NOW - 10_000 };
     const left = (5 * MIN - (4 * MIN - 10_000)) / (5 * MIN);
-    assert.ok(Math.abs(pendingFraction(confirmed, 'cpu_usage_avg_5m', windowRamp) - (left * 2 * 0.85) / 16) < 1e-12);
+    assert.ok(
+      Math.abs(pendingFraction(confirmed, 'cpu_usage_avg_5m', windowRamp) - (left * 2 * 0.85) / 16) < 1e-12,
+    );
     // A record older than the figure's own timestamp changes nothing.
     const older = node({ cpu_usage_avg_5m: [0.3, MIN] }, { bindings: [bound] });
     assert.equal(

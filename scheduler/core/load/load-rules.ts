@@ -195,7 +195,10 @@ export function scoreByLoad(load: NodeLoad, incoming: PodDemand, rules: LoadRule
   for (const { figure, index, cpu, amount: weight } of c.priorities) {
     const value = freshValue(load.figures, c.validity, index, nowMs);
     if (Number.isNaN(value)) continue;
-    const usage = Math.min(1, value + pendingAt(load, index, cpu, rules, c.rampMs[index]!) + (cpu ? ownCpu : ownMem));
+    const usage = Math.min(
+      1,
+      value + pendingAt(load, index, cpu, rules, c.rampMs[index]!) + (cpu ? ownCpu : ownMem),
+    );
     weighted += (1 - usage) * weight;
     weights += weight;
     used.push(figure);
