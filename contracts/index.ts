@@ -11,3 +11,4 @@ export * from './resources.ts';
 export * from './time.ts';
 export * from './vgpu-config.ts';
 export * from './vgpu-pod.ts';
+export * from './sync-record.ts';

@@ -3,16 +3,10 @@
 import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/log.ts';
-import {
-  type SchedulerPolicy,
-  figureValidityMs,
-  hotValueHorizonMs,
-  hotValueValidityMs,
-} from '../common/policy.ts';
+import { type SchedulerPolicy, hotValueHorizonMs } from '../common/policy.ts';
 import { Reflector } from '../common/reflector.ts';
 import type { AgentFailureReason, PatchFailureReason } from '../contracts/controller.ts';
 import { DEFAULT_FUTURE_SKEW_MS } from '../contracts/annotations.ts';
-import { type FigureName, isFigureName } from '../contracts/figures.ts';
 import { encodeGpuInventory, type GpuDevice } from '../contracts/gpu-inventory.ts';
 import type { GpuStatistics, ParsedStatistics } from '../contracts/agent-api.ts';
 import { agentUrl, pollAgent } from './agent-client.ts';
@@ -30,7 +24,8 @@ import {
 import { LeaderElector } from './leader.ts';
 import type { ControllerMetrics } from './metrics.ts';
 import { PeriodicRunner, forEachLimit } from './periodic.ts';
-import { type Plan, type PlanInput, type PlanOptions, planNodePatch } from './plan.ts';
+import { CycleConfirmations, SyncRecordWriter } from './sync-record.ts';
+import { type Plan, type PlanInput, type PlanOptions, planNodePatch, planOptionsFor } from './plan.ts';
 
 /** The inventory keeps what a GPU is, not what it does now: usage would rewrite it every cycle. */
 function inventoryEntry(g: GpuStatistics): GpuDevice {
@@ -74,6 +69,11 @@ export interface ControllerConfig {
   nodeSelector?: string;
   /** Absent: run alone and always write. */
   leaderElection?: LeaderElectionConfig;
+  /**
+   * Namespace of the cluster-wide "synced up to" Lease written after every cycle (the extender
+   * releases pending bindings by it); absent: not written.
+   */
+  syncRecordNamespace?: string;
   clock: Clock;
   logger: Logger;
   metrics: ControllerMetrics;
@@ -123,6 +123,7 @@ export class Controller {
   private readonly elector: LeaderElector | undefined;
   private readonly endpoints: AgentEndpoints | undefined;
   private readonly runner: PeriodicRunner;
+  private readonly syncRecord: SyncRecordWriter | undefined;
   private policy!: SchedulerPolicy;
   private planOptions!: PlanOptions;
   private readonly random: () => number;
@@ -176,6 +177,14 @@ export class Controller {
           restarts('endpointslices'),
         )
       : undefined;
+    this.syncRecord = config.syncRecordNamespace
+      ? new SyncRecordWriter(
+          config.kubeConfig,
+          config.syncRecordNamespace,
+          config.apiTimeoutMs,
+          config.logger.child({ part: 'sync-record' }),
+        )
+      : undefined;
     if (config.leaderElection) {
       this.elector = new LeaderElector({
         kubeConfig: config.kubeConfig,
@@ -203,18 +212,7 @@ export class Controller {
   /** Applies a new policy from the next decision on (figures, validity, hot-value rule). */
   setPolicy(policy: SchedulerPolicy): void {
     this.policy = policy;
-    const validityMs = new Map<FigureName, number>();
-    for (const entry of policy.syncPolicy) {
-      const validity = figureValidityMs(policy, entry.name);
-      if (isFigureName(entry.name) && validity !== undefined) validityMs.set(entry.name, validity);
-    }
-    this.planOptions = {
-      minChange: this.config.minChange,
-      craneCompat: this.config.craneCompat,
-      validityMs,
-      hotValueValidityMs: hotValueValidityMs(policy),
-      futureSkewMs: policy.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS,
-    };
+    this.planOptions = planOptionsFor(policy, this.config.minChange, this.config.craneCompat);
     this.bindings.setHorizon(hotValueHorizonMs(policy));
     // A reload that brings in a hot-value rule needs the Pod watch a start without one skipped.
     if (this.started && !this.stopping && policy.hotValue.length > 0) this.pods?.start();
@@ -280,10 +278,12 @@ export class Controller {
     // Retries stop at the end of the period, so a struggling API cannot stretch one cycle forever.
     const deadline = performance.now() + this.config.syncPeriodMs;
     const refreshes: Refresh[] = [];
+    const cycle = new CycleConfirmations();
     await forEachLimit(nodes, this.config.concurrency, async (node) => {
       try {
-        await this.syncNode(node, report, deadline, refreshes);
+        await this.syncNode(node, report, deadline, refreshes, cycle);
       } catch (err: unknown) {
+        cycle.failed(node.metadata?.name ?? '');
         this.config.logger.error({ node: node.metadata?.name, err: errorMessage(err) }, 'node sync failed');
       }
     });
@@ -301,6 +301,9 @@ export class Controller {
         this.config.logger.error({ node: r.name, err: errorMessage(err) }, 'node refresh failed');
       }
     });
+    // Deferred refreshes change no value: their nodes were confirmed when planned.
+    const record = cycle.record();
+    if (this.syncRecord && record && this.isLeader()) await this.syncRecord.write(record);
     report.durationMs = performance.now() - wallStart;
     this.config.metrics.syncs.inc();
     this.config.metrics.syncDuration.observe(report.durationMs / 1000);
@@ -325,6 +328,7 @@ export class Controller {
     report: SyncReport,
     deadline: number,
     refreshes: Refresh[],
+    cycle: CycleConfirmations,
   ): Promise<void> {
     const name = node.metadata?.name ?? '';
     const url = agentUrl(
@@ -365,7 +369,14 @@ export class Controller {
     );
     if (!plan) report.unchanged++;
     else if (plan.deferrable) refreshes.push({ name, plan, input });
-    else this.record(report, await this.write(name, plan, input, deadline));
+    let outcome: WriteOutcome = 'unchanged';
+    if (plan && !plan.deferrable) {
+      outcome = await this.write(name, plan, input, deadline);
+      this.record(report, outcome);
+    }
+    // Confirmed: the Node's figures are (now) within --min-change of this measurement.
+    if (stats && (outcome === 'patched' || outcome === 'unchanged')) cycle.confirmed(stats.measuredAtMs);
+    else cycle.failed(name);
   }
 
   /**

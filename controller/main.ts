@@ -21,6 +21,7 @@ import {
   CONTROLLER_LEASE_NAME,
   DEFAULT_AGENT_URL_TEMPLATE,
 } from '../contracts/controller.ts';
+import { SYNC_RECORD_LEASE_NAME } from '../contracts/sync-record.ts';
 import type { loadKubeConfig as LoadKubeConfig } from '../common/kubeconfig.ts';
 
 const SHUTDOWN_GRACE_MS = 5000;
@@ -164,6 +165,16 @@ const program = new Command()
       .default('kube-system', 'POD_NAMESPACE, then kube-system'),
   )
   .addOption(
+    new Option(
+      '--sync-record [bool]',
+      `after every cycle, write the cluster-wide "synced up to" record (Lease ${SYNC_RECORD_LEASE_NAME} in ` +
+        '--lease-namespace) that lets the extender release pending bindings on quiet nodes',
+    )
+      .default(true)
+      .preset('true')
+      .argParser(parseBool),
+  )
+  .addOption(
     new Option('--lease-name <name>', 'name of the leader-election Lease').default(CONTROLLER_LEASE_NAME),
   )
   .addOption(
@@ -204,6 +215,7 @@ const opts = program.opts<{
   nodeSelector?: string;
   leaderElect: boolean;
   leaseNamespace: string;
+  syncRecord: boolean;
   leaseName: string;
   leaseDuration: number;
   renewDeadline: number;
@@ -267,6 +279,7 @@ const controller = new Controller({
   minChange: opts.minChange,
   craneCompat: opts.craneCompat,
   nodeSelector: opts.nodeSelector,
+  syncRecordNamespace: opts.syncRecord ? opts.leaseNamespace : undefined,
   leaderElection: opts.leaderElect
     ? {
         namespace: opts.leaseNamespace,

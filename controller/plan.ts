@@ -10,7 +10,8 @@ import {
   figureAnnotationKey,
   HOT_VALUE_ANNOTATION,
 } from '../contracts/annotations.ts';
-import { type FigureName, HOT_VALUE } from '../contracts/figures.ts';
+import { type FigureName, HOT_VALUE, isFigureName } from '../contracts/figures.ts';
+import { figureValidityMs, hotValueValidityMs, type SchedulerPolicy } from '../common/policy.ts';
 import { GPU_INVENTORY_ANNOTATION } from '../contracts/gpu-inventory.ts';
 
 export interface PlanOptions {
@@ -58,6 +59,26 @@ export interface Plan {
   deferrable: boolean;
   /** When the oldest figure in this patch was written (epoch ms); refreshes go oldest first. */
   oldestWrittenMs: number;
+}
+
+/** The rule's options for a policy: which figures are written and how long each stays valid. */
+export function planOptionsFor(
+  policy: SchedulerPolicy,
+  minChange: number,
+  craneCompat: boolean,
+): PlanOptions {
+  const validityMs = new Map<FigureName, number>();
+  for (const entry of policy.syncPolicy) {
+    const validity = figureValidityMs(policy, entry.name);
+    if (isFigureName(entry.name) && validity !== undefined) validityMs.set(entry.name, validity);
+  }
+  return {
+    minChange,
+    craneCompat,
+    validityMs,
+    hotValueValidityMs: hotValueValidityMs(policy),
+    futureSkewMs: policy.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS,
+  };
 }
 
 /** A refresh may wait until a figure has used this share of its validity, never longer. */

@@ -21,6 +21,7 @@ import { ExtenderMetrics } from './metrics.ts';
 import { NodeIndex } from './node-index.ts';
 import { bindingHorizonMs, rulesFromPolicy } from './policy-rules.ts';
 import { createExtenderServer } from './server.ts';
+import { SyncRecordWatch } from './sync-record.ts';
 
 export interface SchedulerAppOptions {
   kubeConfig: KubeConfig;
@@ -40,6 +41,8 @@ export interface SchedulerAppOptions {
   recentRequests?: number;
   /** The `spec.schedulerName`s whose pods `/bind` binds (default: loadwise-scheduler). */
   schedulerNames?: readonly string[];
+  /** Namespace of the controller's "synced up to" Lease; absent: go by annotation timestamps alone. */
+  syncRecordNamespace?: string;
 }
 
 /** An own GPU assignment the Pod watch never confirmed is dropped after this long. */
@@ -54,6 +57,7 @@ export class SchedulerApp {
   readonly ledger = new GpuLedger();
   private readonly watch: Reflector<V1Node>;
   private readonly podWatch: Reflector<V1Pod>;
+  private readonly syncRecord: SyncRecordWatch | undefined;
   private rules: LoadRules;
   private pruneTimer: NodeJS.Timeout | undefined;
 
@@ -137,10 +141,21 @@ export class SchedulerApp {
         throw new Error(errorMessage(err));
       }
     };
+    this.syncRecord = opts.syncRecordNamespace
+      ? new SyncRecordWatch(
+          opts.kubeConfig,
+          opts.syncRecordNamespace,
+          opts.clock,
+          opts.apiTimeoutMs,
+          opts.logger.child({ watch: 'sync-record' }),
+        )
+      : undefined;
+    const syncRecord = this.syncRecord;
     this.extender = new Extender({
       nodes: this.nodes,
       recent: this.recent,
       clock: opts.clock,
+      confirmedAt: syncRecord ? (node) => syncRecord.confirmedAt(node) : undefined,
       rules: () => this.rules,
       bindPod,
       readPod,
@@ -191,6 +206,11 @@ export class SchedulerApp {
     return true;
   }
 
+  /** When the controller's "synced up to" record last confirmed `node` (NaN: no record for it). */
+  confirmedAt(node: string): number {
+    return this.syncRecord ? this.syncRecord.confirmedAt(node) : Number.NaN;
+  }
+
   get currentRules(): LoadRules {
     return this.rules;
   }
@@ -199,6 +219,7 @@ export class SchedulerApp {
   start(): void {
     this.watch.start();
     this.podWatch.start();
+    this.syncRecord?.start();
     // Nodes that stop being candidates are never read again; drop their old bindings now and then.
     this.pruneTimer = setInterval(() => {
       const now = this.opts.clock.now();
@@ -219,6 +240,6 @@ export class SchedulerApp {
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
     await this.server.close();
-    await Promise.all([this.watch.stop(), this.podWatch.stop()]);
+    await Promise.all([this.watch.stop(), this.podWatch.stop(), this.syncRecord?.stop()]);
   }
 }

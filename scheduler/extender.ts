@@ -60,6 +60,8 @@ export interface ExtenderDeps {
   readPod: (namespace: string, name: string) => Promise<V1Pod | undefined>;
   /** The `spec.schedulerName`s whose pods this extender binds. */
   schedulerNames: ReadonlySet<string>;
+  /** When the controller last confirmed a node's figures (its "synced up to" record); NaN: unknown. */
+  confirmedAt?: (node: string) => number;
   events: ExtenderEvents;
   logger: Logger;
   /** vGPU placement: what is assigned where, how shares are placed, and the pod annotation write. */
@@ -357,6 +359,7 @@ export class Extender {
       figures: entry.figures,
       allocatable: entry.allocatable,
       bindings: this.deps.recent.forNode(entry.name, now),
+      confirmedMs: this.deps.confirmedAt?.(entry.name),
     };
   }
 }

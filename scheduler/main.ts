@@ -104,6 +104,16 @@ const program = new Command()
       .choices(GPU_POLICIES)
       .default('fgd'),
   )
+  .addOption(
+    new Option(
+      '--sync-record-namespace <namespace>',
+      'namespace of the controller\'s "synced up to" Lease (its --lease-namespace), which releases ' +
+        'pending bindings on nodes whose figures the controller found unmoved; "" to go by annotation ' +
+        'timestamps alone',
+    )
+      .env('POD_NAMESPACE')
+      .default('kube-system', 'POD_NAMESPACE, then kube-system'),
+  )
   .addOption(logLevelOption())
   .showHelpAfterError('(run with --help for usage)');
 
@@ -122,6 +132,7 @@ const opts = program.opts<{
   policyPollInterval: number;
   apiTimeout: number;
   gpuPolicy: GpuPolicy;
+  syncRecordNamespace: string;
   logLevel: string;
 }>();
 
@@ -168,6 +179,7 @@ const app = new SchedulerApp({
   apiTimeoutMs: opts.apiTimeout,
   gpuPolicy: opts.gpuPolicy,
   schedulerNames: opts.schedulerName,
+  syncRecordNamespace: opts.syncRecordNamespace || undefined,
   https: tls,
 });
 const reloader =

@@ -20,7 +20,7 @@ describe('rulesFromPolicy', () => {
     assert.equal(r.staleness, 'allow');
     assert.equal(r.staleScore, 'used');
     assert.equal(r.futureSkewMs, 30_000);
-    assert.deepEqual(r.estimate, { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 5 * MIN });
+    assert.deepEqual(r.estimate, { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 30_000 });
     assert.equal(r.hotValuePenalty, 0.2);
     assert.deepEqual(r.predicates[0], { figure: 'cpu_usage_avg_5m', limit: 0.65 });
     // Valid for the sync period plus crane's 5-minute grace.

@@ -1,5 +1,6 @@
 // The trace simulator's command line:
 //   simulate --nodes FILE --pods FILE[,FILE...] --policy NAME[,NAME...] --seeds 42..51 --out DIR [--workers N]
+//   simulate real-load [--load 60,80,100,120] --out DIR ...   (the load half: real-load/main.ts)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -14,6 +15,7 @@ import { reportHtml } from './report/html.ts';
 import { provenance } from './report/provenance.ts';
 import { formatTable, summarize } from './report/summary.ts';
 import { type RunResult } from './run.ts';
+import { realLoadMain } from './real-load/main.ts';
 import { parseSeeds } from './seeds.ts';
 import { traceName } from './trace/openb.ts';
 
@@ -103,7 +105,9 @@ export async function main(argv: readonly string[]): Promise<RunResult[]> {
 
 const entry = process.argv[1];
 if (entry !== undefined && import.meta.url === pathToFileURL(resolve(entry)).href) {
-  main(process.argv.slice(2)).catch((e: unknown) => {
+  const args = process.argv.slice(2);
+  const run = args[0] === 'real-load' ? realLoadMain(args.slice(1)) : main(args);
+  run.catch((e: unknown) => {
     // commander has already said what was wrong with the arguments.
     if (e instanceof CommanderError) process.exit(e.exitCode);
     process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);

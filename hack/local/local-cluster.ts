@@ -35,6 +35,8 @@ import type { StatusSource } from './status.ts';
 import { SyntheticNode } from './synthetic-node.ts';
 
 export const DEMO_NAMESPACE = 'loadwise-demo';
+/** Where the controller keeps its "synced up to" record, as in a cluster (configs/deploy). */
+export const SYSTEM_NAMESPACE = 'loadwise-system';
 const REGISTER_TIMEOUT_MS = 15_000;
 
 export interface LocalClusterOptions {
@@ -170,6 +172,7 @@ export class LocalCluster {
     this.kubeconfigPath = await writeKubeconfig(join(this.dir, 'kubeconfig'), this.api.url, 'admin');
     const core = this.kubeConfig('admin').makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: DEMO_NAMESPACE } } });
+    await core.createNamespace({ body: { metadata: { name: SYSTEM_NAMESPACE } } });
 
     if (spec.thisMachine.include) await this.addThisMachine(core);
     for (const [i, node] of spec.nodes.entries()) {
@@ -201,6 +204,7 @@ export class LocalCluster {
       apiTimeoutMs: 5000,
       minChange: 0.02,
       craneCompat: false,
+      syncRecordNamespace: SYSTEM_NAMESPACE,
       clock,
       logger: logger.child({ component: 'controller' }),
       metrics: new ControllerMetrics(),
@@ -214,6 +218,7 @@ export class LocalCluster {
       clock,
       logger: logger.child({ component: 'extender' }),
       apiTimeoutMs: 5000,
+      syncRecordNamespace: SYSTEM_NAMESPACE,
     });
     this.extender.start();
     await this.extender.waitForSync(AbortSignal.timeout(30_000));

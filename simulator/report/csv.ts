@@ -15,7 +15,7 @@ function num(v: number): string {
   return Number.isFinite(v) ? v.toFixed(4) : '';
 }
 
-function cell(v: string): string {
+export function cell(v: string): string {
   return /[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v;
 }
 

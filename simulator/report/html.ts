@@ -46,7 +46,7 @@ export interface View {
 export const FULL_VIEW: View = { x0: 0, x1: 130, step: 10, fitY: false };
 export const ZOOM_VIEW: View = { x0: 90, x1: 110, step: 5, fitY: true };
 
-function esc(s: string): string {
+export function esc(s: string): string {
   return s.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 }
 

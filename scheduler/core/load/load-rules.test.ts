@@ -141,11 +141,40 @@ describe('filterByLoad', () => {
 });
 
 describe('pendingFraction', () => {
-  it('drops a binding once the figure was measured a settle time after it', () => {
+  // A settle as long as the 5-minute window, so the ramp follows what the window takes in.
+  const windowRamp: LoadRules = { ...rules, estimate: { ...DEFAULT_ESTIMATE, settleMs: 5 * MIN } };
+  it('releases a binding as the figure’s window takes the pod in', () => {
     const load = node({ cpu_usage_avg_5m: [0.5, MIN] }, { bindings: [binding(7 * MIN), binding(5 * MIN)] });
-    // Measured 1 min ago: the binding 7 min ago settled 2 min ago (counted in), the one 5 min ago has not.
-    assert.equal(pendingFraction(load, 'cpu_usage_avg_5m', rules), (2 * 0.85) / 16);
-    assert.equal(pendingFraction(load, 'mem_usage_avg_5m', rules), (2 * 4 * 0.7) / 64);
+    // Measured 1 min ago: the 5-minute window has taken in all of the pod bound 7 min ago and four
+    // fifths of the one bound 5 min ago; a fifth of its estimate is still to come.
+    assert.ok(
+      Math.abs(pendingFraction(load, 'cpu_usage_avg_5m', windowRamp) - (0.2 * 2 * 0.85) / 16) < 1e-12,
+    );
+    // Memory is not annotated here: nothing has caught up, both count in full.
+    assert.equal(pendingFraction(load, 'mem_usage_avg_5m', windowRamp), (2 * 4 * 0.7) / 64);
+  });
+  it('counts a figure as measured when the controller last found it unmoved (synced up to)', () => {
+    // Written 9 minutes ago and unmoved since: by its own timestamp the binding 4 min ago is all
+    // pending; the controller's record of 10 s ago says the window has taken in 3m50s of it.
+    const bound = binding(4 * MIN);
+    const stale = node({ cpu_usage_avg_5m: [0.3, 9 * MIN] }, { bindings: [bound] });
+    assert.equal(pendingFraction(stale, 'cpu_usage_avg_5m', windowRamp), (2 * 0.85) / 16);
+    const confirmed = { ...stale, confirmedMs: NOW - 10_000 };
+    const left = (5 * MIN - (4 * MIN - 10_000)) / (5 * MIN);
+    assert.ok(
+      Math.abs(pendingFraction(confirmed, 'cpu_usage_avg_5m', windowRamp) - (left * 2 * 0.85) / 16) < 1e-12,
+    );
+    // A record older than the figure's own timestamp changes nothing.
+    const older = node({ cpu_usage_avg_5m: [0.3, MIN] }, { bindings: [bound] });
+    assert.equal(
+      pendingFraction({ ...older, confirmedMs: NOW - 3 * MIN }, 'cpu_usage_avg_5m', windowRamp),
+      pendingFraction(older, 'cpu_usage_avg_5m', windowRamp),
+    );
+  });
+  it('releases over settle: half of it after half of settle', () => {
+    const load = node({ cpu_usage_avg_5m: [0.5, 0] }, { bindings: [binding(MIN)] });
+    const short = { ...rules, estimate: { ...DEFAULT_ESTIMATE, settleMs: 2 * MIN } };
+    assert.equal(pendingFraction(load, 'cpu_usage_avg_5m', short), (0.5 * 2 * 0.85) / 16);
   });
   it('drops the demand of a pod that left the node, which still counts as a binding for the hot value', () => {
     const recent = new RecentBindings(10 * MIN);

@@ -30,6 +30,12 @@ export interface NodeLoad {
   allocatable: PodDemand | undefined;
   /** The extender's own recent bindings on this node. */
   bindings: readonly RecordedBinding[];
+  /**
+   * Up to when the controller last found this node's annotated figures current (its cluster-wide
+   * "synced up to" record, contracts/sync-record.ts); NaN or absent without one. A figure counts
+   * as measured at the later of this and its own timestamp.
+   */
+  confirmedMs?: number;
 }
 
 /** A rejection names the figure that caused it, so callers can count rejections by figure. */
@@ -61,6 +67,8 @@ interface Compiled {
   futureSkewMs: number;
   /** A stale priority figure counts as fully used (crane) rather than leaving the mean. */
   staleUsed: boolean;
+  /** By figure index: over how much measured time a binding's share is released (see pendingAt). */
+  rampMs: Float64Array;
 }
 
 const compiledRules = new WeakMap<LoadRules, Compiled>();
@@ -91,6 +99,7 @@ function compile(rules: LoadRules): Compiled {
     validity,
     futureSkewMs: rules.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS,
     staleUsed: (rules.staleScore ?? DEFAULT_STALE_SCORE) === 'used',
+    rampMs: new Float64Array(NODE_FIGURES.length).fill(rules.estimate.settleMs),
   };
   compiledRules.set(rules, c);
   lastRules = rules;
@@ -132,25 +141,40 @@ function describeStale(reason: StaleFigureReason, at: number, nowMs: number, c: 
   }
 }
 
-function pendingAt(load: NodeLoad, index: number, cpu: boolean, rules: LoadRules): number {
+/**
+ * What the extender's bindings still add to a figure, as a fraction of the node. Each binding's
+ * estimate is released linearly over `settle` of measured time after it: a time-weighted window
+ * measured a time τ after the pod started has already taken in part of the pod's real use, so only
+ * the rest of the estimate is added, and from `settle` on the pod's real use, as measured, decides
+ * alone. A figure counts as measured at the later of its timestamp and the controller's last
+ * "synced up to" record for the node: the controller rewrites a figure only when it moved, so an
+ * unmoved figure is still seen every sync, and an idle pod stops blocking its share of the node.
+ */
+function pendingAt(load: NodeLoad, index: number, cpu: boolean, rules: LoadRules, rampMs: number): number {
   if (load.bindings.length === 0) return 0;
   const capacity = cpu ? load.allocatable?.cpuCores : load.allocatable?.memoryBytes;
   if (!capacity) return 0;
-  const measuredAt = load.figures.timestamps[index]!;
+  const stamped = load.figures.timestamps[index]!;
+  const confirmed = load.confirmedMs ?? Number.NaN;
+  // A missing figure (NaN timestamp) has caught up with nothing: every binding counts in full.
+  const seenAt = confirmed > stamped ? confirmed : stamped;
   const factor = cpu ? rules.estimate.cpuFactor : rules.estimate.memoryFactor;
-  const settle = rules.estimate.settleMs;
   let sum = 0;
   for (const b of load.bindings) {
-    // A missing figure (NaN timestamp) has caught up with nothing: every binding counts.
-    if (!b.gone && !(b.boundAtMs + settle <= measuredAt))
-      sum += cpu ? b.demand.cpuCores : b.demand.memoryBytes;
+    if (b.gone) continue;
+    const covered = rampMs > 0 ? (seenAt - b.boundAtMs) / rampMs : seenAt > b.boundAtMs ? 1 : 0;
+    // NaN (no measurement) and covered <= 0 both count the whole share.
+    if (covered >= 1) continue;
+    const share = covered > 0 ? 1 - covered : 1;
+    sum += share * (cpu ? b.demand.cpuCores : b.demand.memoryBytes);
   }
   return (sum * factor) / capacity;
 }
 
 /** Fraction of the node the extender's bindings add to `figure` until the figure has caught up with them. */
 export function pendingFraction(load: NodeLoad, figure: FigureName, rules: LoadRules): number {
-  return pendingAt(load, figureIndex(figure), resourceOf(figure) === 'cpu', rules);
+  const index = figureIndex(figure);
+  return pendingAt(load, index, resourceOf(figure) === 'cpu', rules, compile(rules).rampMs[index]!);
 }
 
 /**
@@ -198,7 +222,7 @@ export function filterByLoad(
       }
       continue;
     }
-    const pending = pendingAt(load, index, cpu, rules);
+    const pending = pendingAt(load, index, cpu, rules, c.rampMs[index]!);
     if (value + pending > limit) {
       const shown =
         pending > 0 ? `${value.toFixed(2)} + ${pending.toFixed(2)} pending` : (value + pending).toFixed(2);
@@ -237,7 +261,7 @@ export function scoreByLoad(
       if (c.staleUsed) weights += weight;
       continue;
     }
-    const usage = Math.min(1, value + pendingAt(load, index, cpu, rules) + (cpu ? ownCpu : ownMem));
+    const usage = Math.min(1, value + pendingAt(load, index, cpu, rules, c.rampMs[index]!) + (cpu ? ownCpu : ownMem));
     weighted += (1 - usage) * weight;
     weights += weight;
     used.push(figure);

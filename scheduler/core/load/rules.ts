@@ -17,8 +17,9 @@ export interface EstimateRules {
   cpuFactor: number;
   memoryFactor: number;
   /**
-   * How long after a binding the node's figures are taken to include the pod: one agent window
-   * (the 5-minute average) by default. Until a figure is newer than that, the pod is added to it.
+   * Over how much measured time after a binding its estimate is released (linearly): a figure
+   * measured that long after the binding is taken to show the pod's real use. Tuned on the
+   * real-load simulator (README): 30 s.
    */
   settleMs: number;
 }
@@ -56,7 +57,7 @@ export const DEFAULT_HOT_VALUE_PENALTY = 0.2;
 
 export const DEFAULT_STALE_SCORE: StaleScore = 'used';
 
-export const DEFAULT_ESTIMATE: EstimateRules = { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 5 * 60_000 };
+export const DEFAULT_ESTIMATE: EstimateRules = { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 30_000 };
 
 export function resourceOf(figure: FigureName): 'cpu' | 'mem' {
   return figure.startsWith('cpu_') ? 'cpu' : 'mem';
