@@ -22,7 +22,8 @@ import {
 } from '../../contracts/vgpu-config.ts';
 import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
 import { AllocateError, waitForEvent } from '../../test/kubelet/kubelet.ts';
-import { CORE, MEMORY, Rig, gpuUuid } from '../../test/kubelet/rig.ts';
+import { CORE, MEMORY, Rig, fourGpus, gpuUuid } from '../../test/kubelet/rig.ts';
+import { InventorySource } from '../gpu/inventory-source.ts';
 import { CHECKPOINT_FILE } from './checkpoint.ts';
 import type { DevicePlugin } from './plugin.ts';
 
@@ -332,5 +333,98 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
       status.RESOURCE_EXHAUSTED,
       /GPU 0 would be over-committed/,
     );
+  });
+});
+
+describe('vGPU device plugin: nothing before the GPU inventory is known', () => {
+  let rig: Rig;
+  let earlier: DevicePlugin | undefined;
+  before(async () => {
+    rig = await Rig.open();
+  });
+  after(async () => rig.close());
+
+  /** The agent's GPU readings: `indexes` of the rig's four GPUs. */
+  const reading = (indexes = [0, 1, 2, 3]) =>
+    fourGpus()
+      .filter((g) => indexes.includes(g.index))
+      .map((g) => ({ ...g, mig: false, links: [] }));
+
+  it('registers only once the GPUs were read, then advertises them and re-advertises a change', async () => {
+    const inventory = new InventorySource();
+    const plugin = rig.plugin({ gpus: inventory });
+    await plugin.start();
+    assert.equal(rig.kubelet.registrations.length, 0, 'no registration before the first reading');
+    assert.ok(rig.logs.some((l) => l.includes('GPU inventory is not known yet')));
+    const core = waitForEvent(rig.kubelet, 'registered', (r) => r === CORE);
+    const memory = waitForEvent(rig.kubelet, 'registered', (r) => r === MEMORY);
+    inventory.update(reading());
+    await Promise.all([core, memory]);
+    assert.equal(rig.kubelet.healthyCount(CORE), 400);
+    const fewer = waitForEvent(rig.kubelet, 'devices', (r, d) => r === CORE && d.length === 300);
+    inventory.update(reading([0, 1, 2]));
+    await fewer;
+    earlier = plugin;
+  });
+
+  it('an Allocate that arrives before the first reading (a restarted plugin) waits for it', async () => {
+    // kubelet still holds the connection to the plugin before; a new plugin on the same socket
+    // gets its Allocate before it has read a GPU.
+    await earlier!.stop();
+    const inventory = new InventorySource();
+    const plugin = rig.plugin({ gpus: inventory });
+    await rig.createGpuPod('early', {
+      core: 30,
+      memory: 4,
+      shares: [{ index: 1, core: 30, memoryMiB: 1024 }],
+      assumeMs: rig.clock.now(),
+    });
+    await plugin.start();
+    const waiting = once(plugin, 'waitingForGpus');
+    const answer = rig.kubelet.allocateContainer({ [CORE]: 30 });
+    const [reason] = (await waiting) as [string];
+    assert.equal(reason, 'no GPU reading yet');
+    // The reading answers the waiting Allocate, and the plugin registers afresh.
+    const core = waitForEvent(rig.kubelet, 'registered', (r) => r === CORE);
+    const memory = waitForEvent(rig.kubelet, 'registered', (r) => r === MEMORY);
+    inventory.update(reading());
+    await Promise.all([core, memory]);
+    const got = await answer;
+    assert.equal(got[CORE]!.envs.NVIDIA_VISIBLE_DEVICES, gpuUuid(1));
+    await plugin.settled();
+    await plugin.stop();
+  });
+
+  it('during a refresh that lacks an assigned GPU it waits for the next reading, and refuses after the bound', async () => {
+    const inventory = new InventorySource();
+    inventory.update(reading([0, 1, 3]));
+    const plugin = rig.plugin({ gpus: inventory, inventoryWaitMs: 300 });
+    await startRegistered(rig, plugin);
+    await rig.createGpuPod('refresh', {
+      core: 20,
+      memory: 4,
+      shares: [{ index: 2, core: 20, memoryMiB: 1024 }],
+      assumeMs: rig.clock.now() + 1,
+    });
+    const waiting = once(plugin, 'waitingForGpus');
+    const answer = rig.kubelet.allocateContainer({ [CORE]: 20 });
+    await waiting;
+    inventory.update(reading());
+    assert.equal((await answer)[CORE]!.envs.NVIDIA_VISIBLE_DEVICES, gpuUuid(2));
+    // GPU 0 gone for good: after 300 ms the Allocate is refused, and says why.
+    await rig.createGpuPod('lost', {
+      core: 20,
+      memory: 4,
+      shares: [{ index: 0, core: 20, memoryMiB: 1024 }],
+      assumeMs: rig.clock.now() + 2,
+    });
+    inventory.update(reading([1, 2, 3]));
+    await assertRejected(
+      rig.kubelet.allocateContainer({ [CORE]: 20 }),
+      status.FAILED_PRECONDITION,
+      /is assigned GPU 0, which this node does not have/,
+    );
+    await plugin.settled();
+    await plugin.stop();
   });
 });

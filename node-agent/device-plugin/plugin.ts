@@ -78,18 +78,26 @@ export interface DevicePluginConfig {
   /** Fallback poll of kubelet.sock, in case the directory watch misses a change (default 5 s). */
   kubeletPollMs?: number;
   apiTimeoutMs?: number;
+  /**
+   * How long an Allocate waits for the GPU inventory: the first reading after a start, or a
+   * reading that shows a GPU the pod is assigned but the last one lacked (default 10 s).
+   */
+  inventoryWaitMs?: number;
   /** Tests only: throwing here simulates the process dying at that point. */
   faultHook?: (point: FaultPoint) => void;
 }
 
 const KINDS: readonly VgpuResourceKind[] = ['core', 'memory'];
 const READY_WAIT_MS = 10_000;
+const INVENTORY_WAIT_MS = 10_000;
 
 export interface DevicePluginEvents {
   /** A resource registered with kubelet (after start, and again after each kubelet restart). */
   registered: [kind: VgpuResourceKind];
   /** A pod got its `vgpu-allocated` annotation. */
   marked: [pod: { namespace: string; name: string }];
+  /** An Allocate waits for the GPU inventory (not read yet, or lacking an assigned GPU). */
+  waitingForGpus: [reason: string];
   /** The pod watch saw a change (tests wait on it instead of sleeping). */
   pod: [type: ReflectorEvent, pod: V1Pod];
 }
@@ -151,6 +159,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       options: this.options(),
       logger,
       onRegistered: (kind) => this.emit('registered', kind),
+      mayRegister: () => config.gpus.known(),
     });
     this.watcher = new KubeletSocketWatcher(
       config.socketDir,
@@ -201,10 +210,17 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     // Allocate waits for this itself; an unreachable API must not make start() fail or hang.
     this.ready.catch(() => undefined);
     this.refreshDevices();
-    this.unsubscribe = this.config.gpus.subscribe(() => this.refreshDevices());
+    this.unsubscribe = this.config.gpus.subscribe(() => {
+      const first = this.fingerprints.core === '';
+      this.refreshDevices();
+      // The first reading: what to advertise is known now, so register (start() did not).
+      if (first && this.config.gpus.known() && !this.stopped) void this.registrar.registerAll();
+    });
     for (const kind of KINDS) await this.servers[kind].start();
     const identity = await socketIdentity(join(this.config.socketDir, KUBELET_SOCKET));
     this.watcher.start(identity);
+    // Not before the inventory is known: kubelet would count no devices (or stale ones) and an
+    // Allocate could name a GPU the plugin has not heard of.
     await this.registrar.registerAll();
     const sweepMs = this.config.sweepIntervalMs ?? 60_000;
     this.sweepTimer = setInterval(
@@ -260,6 +276,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   // ---- devices ----------------------------------------------------------------------------------
 
   private refreshDevices(): void {
+    if (!this.config.gpus.known()) return;
     for (const kind of KINDS) {
       const devices = this.devices(kind);
       const fingerprint = listFingerprint(devices);
@@ -301,6 +318,9 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private async allocateNow(kind: VgpuResourceKind, req: AllocateRequest): Promise<AllocateResponse> {
     if (this.stopped) throw new GrpcError(status.UNAVAILABLE, 'the device plugin is stopping');
     await this.waitReady();
+    if (!this.config.gpus.known() && !(await this.inventoryChange('no GPU reading yet'))) {
+      throw new GrpcError(status.UNAVAILABLE, 'the GPUs of this node are not known yet (no GPU reading)');
+    }
     const responses: ContainerAllocateResponse[] = [];
     const touched: LedgerEntry[] = [];
     for (const c of req.container_requests) {
@@ -370,6 +390,18 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     }
 
     const pod = match.pod;
+    // A GPU the pod is assigned but the inventory lacks: the inventory may be mid-refresh (a
+    // reading that missed it); wait for the next one, bounded, before refusing.
+    const missing = () => match.shares.some((s) => !this.config.gpus.gpus().some((g) => g.index === s.index));
+    const until = performance.now() + (this.config.inventoryWaitMs ?? INVENTORY_WAIT_MS);
+    while (missing()) {
+      const left = until - performance.now();
+      if (
+        left <= 0 ||
+        !(await this.inventoryChange(`pod ${podName(pod)} is assigned a GPU not listed`, left))
+      )
+        break;
+    }
     const gpus = this.config.gpus.gpus();
     const shares = match.shares.map((s) => {
       const gpu = gpus.find((g) => g.index === s.index);
@@ -446,6 +478,29 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         );
       }
     }
+  }
+
+  /** Resolves true at the next change of the GPU inventory, false when none comes in time. */
+  private inventoryChange(
+    reason: string,
+    timeoutMs = this.config.inventoryWaitMs ?? INVENTORY_WAIT_MS,
+  ): Promise<boolean> {
+    this.config.logger.info(
+      { reason, waitMs: Math.round(timeoutMs) },
+      'Allocate waits for the GPU inventory',
+    );
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        resolve(false);
+      }, timeoutMs);
+      const unsubscribe = this.config.gpus.subscribe(() => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(true);
+      });
+      this.emit('waitingForGpus', reason);
+    });
   }
 
   private async waitReady(): Promise<void> {
