@@ -25,6 +25,7 @@ import {
 import { DEFAULT_VGPU_MEMORY_UNIT_MIB, VGPU_CORE_PER_GPU } from '../../contracts/resources.ts';
 import { formatRfc3339 } from '../../contracts/time.ts';
 import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
+import { AdmissionRecovery } from './admission-recovery.ts';
 import { Checkpoint } from './checkpoint.ts';
 import { containerDirs, podsWithFiles, removePodFiles, writeContainerFiles } from './container-files.ts';
 import { type GpuSource, deviceList, listFingerprint } from './devices.ts';
@@ -83,6 +84,8 @@ export interface DevicePluginConfig {
    * reading that shows a GPU the pod is assigned but the last one lacked (default 10 s).
    */
   inventoryWaitMs?: number;
+  /** Least time between two deletes of one pod that failed admission (default 60 s). */
+  recoveryRetryMs?: number;
   /** Tests only: throwing here simulates the process dying at that point. */
   faultHook?: (point: FaultPoint) => void;
 }
@@ -116,6 +119,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private unsubscribe: (() => void) | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly registrar: KubeletRegistrar;
+  private readonly recovery: AdmissionRecovery;
   private readonly marking = new Set<Promise<void>>();
   private stopped = true;
 
@@ -146,12 +150,22 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       logger: logger.child({ watch: 'pods' }),
       onEvent: (type, pod) => {
         this.emit('pod', type, pod);
+        if (type === 'DELETED') this.recovery.forget(pod.metadata?.uid);
+        else this.recoverAdmission(pod);
         // Free a departed pod's share now: the extender frees it on the same event and may place the
         // next pod on it at once, which Allocate would refuse until the periodic sweep ran.
         if ((type === 'DELETED' || isPodFinished(pod)) && this.holds(pod.metadata?.uid)) {
           void this.sweep().catch((err: unknown) => this.sweepFailed(err));
         }
       },
+    });
+    this.recovery = new AdmissionRecovery({
+      core: this.core,
+      nodeName: config.nodeName,
+      clock: config.clock,
+      logger: logger.child({ part: 'admission-recovery' }),
+      apiTimeoutMs: config.apiTimeoutMs,
+      retryMs: config.recoveryRetryMs,
     });
     this.registrar = new KubeletRegistrar({
       socketDir: config.socketDir,
@@ -595,6 +609,15 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
 
   // ---- recovery and sweep --------------------------------------------------------------------
 
+  /** A pod that failed admission for a vGPU resource: an Event, and a delete when a controller owns it. */
+  private recoverAdmission(pod: V1Pod): void {
+    if (this.stopped) return;
+    const work = this.recovery.check(pod);
+    if (!work) return;
+    const tracked = work.finally(() => this.marking.delete(tracked));
+    this.marking.add(tracked);
+  }
+
   /**
    * Adds allocations that pods carry (vgpu-allocated + assignment) but the ledger lacks: all of
    * them after a corrupt checkpoint, any stragglers otherwise. They count against capacity and are
@@ -685,6 +708,8 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         'freed vGPU allocations of pods that are gone',
       );
     }
+    // A delete that failed, or one a minute old on a pod still there, is tried again here.
+    for (const pod of live.values()) this.recoverAdmission(pod);
     const held = new Set([...this.ledger.values()].map((e) => e.allocation.podUID));
     for (const uid of await podsWithFiles(this.config.configRoot)) {
       if (!held.has(uid) && !live.has(uid)) await removePodFiles(this.config.configRoot, uid);
