@@ -12,7 +12,7 @@ import {
 import { Reflector } from '../common/reflector.ts';
 import type { AgentFailureReason, PatchFailureReason } from '../contracts/controller.ts';
 import { type FigureName, isFigureName } from '../contracts/figures.ts';
-import { encodeGpuInventory, type GpuDevice } from '../contracts/gpu-inventory.ts';
+import { encodeGpuInventory, type GpuDevice, gpuNodeLabels } from '../contracts/gpu-inventory.ts';
 import type { GpuStatistics } from '../contracts/agent-api.ts';
 import { agentUrl, pollAgent } from './agent-client.ts';
 import { AgentEndpoints, type AgentServiceRef } from './agent-endpoints.ts';
@@ -333,6 +333,7 @@ export class Controller {
     );
     let stats: PlanInput['stats'];
     let inventory: string | undefined;
+    let gpuLabels: Record<string, string> | undefined;
     if (url === undefined) {
       this.countAgentFailure(report, 'no_address', name, 'the node has no InternalIP or ExternalIP');
     } else {
@@ -343,6 +344,7 @@ export class Controller {
         stats = { figures: result.stats.windows, measuredAtMs: result.stats.timestampMs };
         if (result.stats.gpus)
           inventory = encodeGpuInventory({ gpus: result.stats.gpus.map(inventoryEntry) });
+        gpuLabels = gpuNodeLabels(result.stats.gpus ?? []);
       } else {
         this.config.metrics.agentPolls.inc({ result: 'failed' });
         this.countAgentFailure(report, result.reason, name, result.detail);
@@ -352,9 +354,9 @@ export class Controller {
     const hotValue = this.pods.synced ? this.bindings.hotValue(name, this.policy.hotValue, nowMs) : undefined;
     // Decide on the freshest copy: the cache may hold our own last PATCH answer.
     const current = this.nodes.get(name) ?? node;
-    const input = { stats, hotValue, inventory };
+    const input = { stats, hotValue, inventory, gpuLabels };
     const plan = planNodePatch(
-      { annotations: current.metadata?.annotations, ...input, nowMs },
+      { annotations: current.metadata?.annotations, labels: current.metadata?.labels, ...input, nowMs },
       this.planOptions,
     );
     if (!plan) report.unchanged++;
@@ -400,7 +402,7 @@ export class Controller {
   private async write(
     name: string,
     first: Plan,
-    input: Pick<PlanInput, 'stats' | 'hotValue' | 'inventory'>,
+    input: Pick<PlanInput, 'stats' | 'hotValue' | 'inventory' | 'gpuLabels'>,
     deadline: number,
   ): Promise<WriteOutcome> {
     const attempts = this.config.maxApiAttempts ?? 4;
@@ -410,7 +412,15 @@ export class Controller {
       if (!this.isLeader()) return 'not_leader';
       try {
         const updated = await this.core.patchNode(
-          { name, body: { metadata: { annotations: plan.annotations } } },
+          {
+            name,
+            body: {
+              metadata: {
+                annotations: plan.annotations,
+                ...(Object.keys(plan.labels).length > 0 ? { labels: plan.labels } : {}),
+              },
+            },
+          },
           requestOptions(this.config.apiTimeoutMs, PatchStrategy.MergePatch),
         );
         this.nodes.offer(updated);
@@ -426,7 +436,12 @@ export class Controller {
           if (fresh === 'not_found') return 'not_found';
           if (fresh === undefined) continue;
           const next = planNodePatch(
-            { annotations: fresh.metadata?.annotations, ...input, nowMs: this.config.clock.now() },
+            {
+              annotations: fresh.metadata?.annotations,
+              labels: fresh.metadata?.labels,
+              ...input,
+              nowMs: this.config.clock.now(),
+            },
             this.planOptions,
           );
           if (!next) return 'unchanged';
