@@ -16,17 +16,17 @@ import {
 } from '../contracts/index.ts';
 import { ManualClock } from '../common/clock.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { gpuNodeFixture, startTestExtender, vgpuPodFixture } from '../test/support/extender.ts';
+import {
+  CPU_ONLY_POLICY,
+  gpuNodeFixture,
+  postJson,
+  startTestExtender,
+  vgpuPodFixture,
+} from '../test/support/extender.ts';
 import type { SchedulerApp } from './app.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
-const POLICY = `
-apiVersion: loadwise.io/v1alpha1
-kind: SchedulerPolicy
-syncPolicy: [{name: cpu_usage_avg_5m, period: 3m}]
-predicate: [{name: cpu_usage_avg_5m, maxLimitPercent: 0.65}]
-priority: [{name: cpu_usage_avg_5m, weight: 1}]
-`;
+const POLICY = CPU_ONLY_POLICY;
 
 describe('extender with vGPU pods', () => {
   let cluster: TestCluster;
@@ -39,15 +39,7 @@ describe('extender with vGPU pods', () => {
   const gpuPod = (name: string, core: string, model?: string): V1Pod =>
     vgpuPodFixture(cluster.namespace, name, core, model);
 
-  const post = async <T>(path: string, body: unknown): Promise<T> => {
-    const res = await fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    assert.equal(res.status, 200);
-    return (await res.json()) as T;
-  };
+  const post = <T>(path: string, body: unknown): Promise<T> => postJson<T>(base, path, body);
 
   before(async () => {
     cluster = await openTestCluster();
@@ -145,15 +137,7 @@ describe('extender with a whole-GPU pod that asks for memory', () => {
   let t4 = '';
   let a100 = '';
 
-  const post = async <T>(path: string, body: unknown): Promise<T> => {
-    const res = await fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    assert.equal(res.status, 200);
-    return (await res.json()) as T;
-  };
+  const post = <T>(path: string, body: unknown): Promise<T> => postJson<T>(base, path, body);
 
   before(async () => {
     cluster = await openTestCluster();

@@ -16,15 +16,7 @@ import type { DevicePlugin } from '../../node-agent/device-plugin/plugin.ts';
 import type { SchedulerApp } from '../../scheduler/app.ts';
 import { waitForEvent } from '../kubelet/kubelet.ts';
 import { CORE, MEMORY, NODE, Rig, gpuUuid } from '../kubelet/rig.ts';
-import { gpuNodeFixture, startTestExtender } from '../support/extender.ts';
-
-const POLICY = `
-apiVersion: loadwise.io/v1alpha1
-kind: SchedulerPolicy
-syncPolicy: [{name: cpu_usage_avg_5m, period: 3m}]
-predicate: [{name: cpu_usage_avg_5m, maxLimitPercent: 0.65}]
-priority: [{name: cpu_usage_avg_5m, weight: 1}]
-`;
+import { CPU_ONLY_POLICY, gpuNodeFixture, startTestExtender } from '../support/extender.ts';
 
 describe('twin pods bound in the same millisecond', () => {
   let rig: Rig;
@@ -36,7 +28,7 @@ describe('twin pods bound in the same millisecond', () => {
     rig = await Rig.open();
     await rig.cluster.createNode(gpuNodeFixture(NODE, 4, rig.clock.now()));
     // The extender's clock stands still: every bind happens in the same millisecond.
-    ({ app, base } = await startTestExtender(rig.cluster, POLICY, new ManualClock(rig.clock.now())));
+    ({ app, base } = await startTestExtender(rig.cluster, CPU_ONLY_POLICY, new ManualClock(rig.clock.now())));
     plugin = rig.plugin();
     const core = waitForEvent(rig.kubelet, 'registered', (r) => r === CORE);
     const memory = waitForEvent(rig.kubelet, 'registered', (r) => r === MEMORY);
