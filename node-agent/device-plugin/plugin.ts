@@ -122,6 +122,8 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private readonly recovery: AdmissionRecovery;
   private readonly marking = new Set<Promise<void>>();
   private stopped = true;
+  /** start() found the inventory unknown and left registering to the first reading. */
+  private awaitingInventory = false;
 
   constructor(private readonly config: DevicePluginConfig) {
     super();
@@ -225,16 +227,20 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     this.ready.catch(() => undefined);
     this.refreshDevices();
     this.unsubscribe = this.config.gpus.subscribe(() => {
-      const first = this.fingerprints.core === '';
       this.refreshDevices();
-      // The first reading: what to advertise is known now, so register (start() did not).
-      if (first && this.config.gpus.known() && !this.stopped) void this.registrar.registerAll();
+      // The first reading, after start() found none: register now (once; start() did not).
+      if (this.awaitingInventory && this.config.gpus.known() && !this.stopped) {
+        this.awaitingInventory = false;
+        void this.registrar.registerAll();
+      }
     });
     for (const kind of KINDS) await this.servers[kind].start();
     const identity = await socketIdentity(join(this.config.socketDir, KUBELET_SOCKET));
     this.watcher.start(identity);
     // Not before the inventory is known: kubelet would count no devices (or stale ones) and an
-    // Allocate could name a GPU the plugin has not heard of.
+    // Allocate could name a GPU the plugin has not heard of. Known by now, start() registers and
+    // the first-reading path above must not register a second time.
+    this.awaitingInventory = !this.config.gpus.known();
     await this.registrar.registerAll();
     const sweepMs = this.config.sweepIntervalMs ?? 60_000;
     this.sweepTimer = setInterval(
