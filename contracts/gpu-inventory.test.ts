@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decodeGpuInventory, encodeGpuInventory, type GpuInventory } from './gpu-inventory.ts';
+import {
+  decodeGpuInventory,
+  encodeGpuInventory,
+  GPU_NODE_LABELS,
+  type GpuInventory,
+  gpuNodeLabels,
+  labelValue,
+} from './gpu-inventory.ts';
 
 const inventory: GpuInventory = {
   gpus: [0, 1, 2, 3, 4, 5, 6, 7].map((i) => ({
@@ -40,5 +47,24 @@ describe('GPU inventory annotation', () => {
       assert.equal(r.ok, false, text.slice(0, 60));
       if (!r.ok) assert.match(r.error, why);
     }
+  });
+
+  it('GPU node labels: valid label values from model names, count, smallest memory', () => {
+    assert.equal(labelValue('NVIDIA A100-SXM4-80GB'), 'NVIDIA-A100-SXM4-80GB');
+    assert.equal(labelValue('  Tesla T4 (rev 2)/x '), 'Tesla-T4-rev-2-x');
+    assert.equal(labelValue('___'), '');
+    const long = labelValue(`${'A'.repeat(62)} B`);
+    assert.ok(long.length <= 63 && /[A-Za-z0-9]$/.test(long), long);
+    const gpus = [
+      { index: 0, model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920 },
+      { index: 1, model: 'NVIDIA A100-SXM4-40GB', memoryMiB: 40960 },
+      { index: 2, model: 'NVIDIA A100-SXM4-80GB', memoryMiB: 81920 },
+    ];
+    assert.deepEqual(gpuNodeLabels(gpus), {
+      [GPU_NODE_LABELS.model]: 'NVIDIA-A100-SXM4-80GB',
+      [GPU_NODE_LABELS.count]: '3',
+      [GPU_NODE_LABELS.memoryMiB]: '40960',
+    });
+    assert.deepEqual(gpuNodeLabels([]), {});
   });
 });

@@ -103,3 +103,55 @@ export function decodeGpuInventory(
   }
   return { ok: true, inventory: { gpus: out.sort((a, b) => a.index - b.index) } };
 }
+
+/**
+ * Node labels the controller writes from a GPU node's inventory (gpu-manager's node-labels), for
+ * nodeSelector and affinity: `loadwise.io/gpu-model=NVIDIA-A100-SXM4-80GB`, `loadwise.io/gpu-count=8`,
+ * `loadwise.io/gpu-memory-mib=81920`.
+ */
+export const GPU_NODE_LABELS = {
+  model: 'loadwise.io/gpu-model',
+  count: 'loadwise.io/gpu-count',
+  memoryMiB: 'loadwise.io/gpu-memory-mib',
+} as const;
+
+const LABEL_VALUE_MAX = 63;
+
+/**
+ * Text as a valid label value: at most 63 characters of [A-Za-z0-9._-], starting and ending with
+ * an alphanumeric ("NVIDIA A100-SXM4-80GB" → "NVIDIA-A100-SXM4-80GB"); "" when nothing is left.
+ */
+export function labelValue(text: string): string {
+  const trim = (s: string) => s.replace(/^[^A-Za-z0-9]+/, '').replace(/[^A-Za-z0-9]+$/, '');
+  const cleaned = trim(text.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/-{2,}/g, '-'));
+  return trim(cleaned.slice(0, LABEL_VALUE_MAX));
+}
+
+/**
+ * The GPU labels for a node's GPUs; empty for a node without any. With mixed models the model is
+ * the one most of its GPUs are (ties: the lowest index's), the count all GPUs, and the memory the
+ * smallest GPU's, so a nodeSelector on memory never promises more than every GPU has.
+ */
+export function gpuNodeLabels(
+  gpus: readonly Pick<GpuDevice, 'index' | 'model' | 'memoryMiB'>[],
+): Record<string, string> {
+  if (gpus.length === 0) return {};
+  const byModel = new Map<string, number>();
+  for (const g of [...gpus].sort((a, b) => a.index - b.index))
+    byModel.set(g.model, (byModel.get(g.model) ?? 0) + 1);
+  let model = '';
+  let most = 0;
+  for (const [m, n] of byModel) {
+    if (n > most) {
+      model = m;
+      most = n;
+    }
+  }
+  const out: Record<string, string> = {
+    [GPU_NODE_LABELS.count]: String(gpus.length),
+    [GPU_NODE_LABELS.memoryMiB]: String(Math.min(...gpus.map((g) => Math.floor(g.memoryMiB)))),
+  };
+  const value = labelValue(model);
+  if (value !== '') out[GPU_NODE_LABELS.model] = value;
+  return out;
+}

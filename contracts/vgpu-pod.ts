@@ -112,3 +112,10 @@ export function decodeAssumeTime(text: string | undefined): number | undefined {
   if (text === undefined || !/^\d{1,15}$/.test(text)) return undefined;
   return Number(text);
 }
+
+/** Who records the agent's Kubernetes Events (source.component, reportingComponent). */
+export const AGENT_EVENT_COMPONENT = 'loadwise-agent';
+/** Event reason: a pod that failed admission for a vGPU resource is deleted so its controller recreates it. */
+export const EVENT_REASON_RECREATE = 'LoadwiseRecreatePod';
+/** Event reason: a bare pod (no controller) that failed admission for a vGPU resource; left as it is. */
+export const EVENT_REASON_ADMISSION_FAILED = 'LoadwiseAdmissionFailed';

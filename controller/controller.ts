@@ -7,7 +7,7 @@ import { type SchedulerPolicy, hotValueHorizonMs } from '../common/policy.ts';
 import { Reflector } from '../common/reflector.ts';
 import type { AgentFailureReason, PatchFailureReason } from '../contracts/controller.ts';
 import { DEFAULT_FUTURE_SKEW_MS } from '../contracts/annotations.ts';
-import { encodeGpuInventory, type GpuDevice } from '../contracts/gpu-inventory.ts';
+import { encodeGpuInventory, type GpuDevice, gpuNodeLabels } from '../contracts/gpu-inventory.ts';
 import type { GpuStatistics, ParsedStatistics } from '../contracts/agent-api.ts';
 import { agentUrl, pollAgent } from './agent-client.ts';
 import { AgentEndpoints, type AgentServiceRef } from './agent-endpoints.ts';
@@ -339,6 +339,7 @@ export class Controller {
     );
     let stats: PlanInput['stats'];
     let inventory: string | undefined;
+    let gpuLabels: Record<string, string> | undefined;
     if (url === undefined) {
       this.countAgentFailure(report, 'no_address', name, 'the node has no InternalIP or ExternalIP');
     } else {
@@ -353,6 +354,7 @@ export class Controller {
         };
         if (result.stats.gpus)
           inventory = encodeGpuInventory({ gpus: result.stats.gpus.map(inventoryEntry) });
+        gpuLabels = gpuNodeLabels(result.stats.gpus ?? []);
       } else {
         this.config.metrics.agentPolls.inc({ result: 'failed' });
         this.countAgentFailure(report, result.reason, name, result.detail);
@@ -362,9 +364,9 @@ export class Controller {
     const hotValue = this.pods.synced ? this.bindings.hotValue(name, this.policy.hotValue, nowMs) : undefined;
     // Decide on the freshest copy: the cache may hold our own last PATCH answer.
     const current = this.nodes.get(name) ?? node;
-    const input = { stats, hotValue, inventory };
+    const input = { stats, hotValue, inventory, gpuLabels };
     const plan = planNodePatch(
-      { annotations: current.metadata?.annotations, ...input, nowMs },
+      { annotations: current.metadata?.annotations, labels: current.metadata?.labels, ...input, nowMs },
       this.planOptions,
     );
     if (!plan) report.unchanged++;
@@ -437,7 +439,7 @@ export class Controller {
   private async write(
     name: string,
     first: Plan,
-    input: Pick<PlanInput, 'stats' | 'hotValue' | 'inventory'>,
+    input: Pick<PlanInput, 'stats' | 'hotValue' | 'inventory' | 'gpuLabels'>,
     deadline: number,
   ): Promise<WriteOutcome> {
     const attempts = this.config.maxApiAttempts ?? 4;
@@ -447,7 +449,15 @@ export class Controller {
       if (!this.isLeader()) return 'not_leader';
       try {
         const updated = await this.core.patchNode(
-          { name, body: { metadata: { annotations: plan.annotations } } },
+          {
+            name,
+            body: {
+              metadata: {
+                annotations: plan.annotations,
+                ...(Object.keys(plan.labels).length > 0 ? { labels: plan.labels } : {}),
+              },
+            },
+          },
           requestOptions(this.config.apiTimeoutMs, PatchStrategy.MergePatch),
         );
         this.nodes.offer(updated);
@@ -463,7 +473,12 @@ export class Controller {
           if (fresh === 'not_found') return 'not_found';
           if (fresh === undefined) continue;
           const next = planNodePatch(
-            { annotations: fresh.metadata?.annotations, ...input, nowMs: this.config.clock.now() },
+            {
+              annotations: fresh.metadata?.annotations,
+              labels: fresh.metadata?.labels,
+              ...input,
+              nowMs: this.config.clock.now(),
+            },
             this.planOptions,
           );
           if (!next) return 'unchanged';

@@ -172,6 +172,26 @@ describe('planNodePatch', () => {
     assert.ok(patches >= 10, `figures must still be refreshed before they expire (${patches})`);
   });
 
+  test('GPU labels are written when they change, removed with the GPUs, left alone without a reading', () => {
+    const gpuLabels = { 'loadwise.io/gpu-model': 'NVIDIA-A100-SXM4-80GB', 'loadwise.io/gpu-count': '8' };
+    const first = planNodePatch({ annotations: {}, labels: { other: 'x' }, gpuLabels, nowMs: T0 }, options);
+    assert.deepEqual(first?.labels, gpuLabels);
+    assert.deepEqual(first?.reasons, ['labels']);
+    const written = { other: 'x', ...gpuLabels };
+    assert.equal(
+      planNodePatch({ annotations: {}, labels: written, gpuLabels, nowMs: T0 + MIN }, options),
+      undefined,
+    );
+    assert.deepEqual(
+      planNodePatch({ annotations: {}, labels: written, gpuLabels: {}, nowMs: T0 }, options)?.labels,
+      {
+        'loadwise.io/gpu-model': null,
+        'loadwise.io/gpu-count': null,
+      },
+    );
+    assert.equal(planNodePatch({ annotations: {}, labels: written, nowMs: T0 }, options), undefined);
+  });
+
   test('the GPU inventory is written when it changes, and costs no PATCH of its own otherwise', () => {
     const inventory = encodeGpuInventory({
       gpus: [

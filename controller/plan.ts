@@ -12,7 +12,7 @@ import {
 } from '../contracts/annotations.ts';
 import { type FigureName, HOT_VALUE, isFigureName } from '../contracts/figures.ts';
 import { figureValidityMs, hotValueValidityMs, type SchedulerPolicy } from '../common/policy.ts';
-import { GPU_INVENTORY_ANNOTATION } from '../contracts/gpu-inventory.ts';
+import { GPU_INVENTORY_ANNOTATION, GPU_NODE_LABELS } from '../contracts/gpu-inventory.ts';
 
 export interface PlanOptions {
   /** A figure is rewritten when it moved by at least this much (fraction). */
@@ -34,6 +34,13 @@ export interface PlanOptions {
 export interface PlanInput {
   /** The Node's annotations as last seen. */
   annotations: Readonly<Record<string, string>> | undefined;
+  /** The Node's labels as last seen. */
+  labels?: Readonly<Record<string, string>> | undefined;
+  /**
+   * The GPU labels the node should carry (gpuNodeLabels; empty: none, so any are removed); absent
+   * when the agent could not be read, and then the labels are left as they are.
+   */
+  gpuLabels?: Readonly<Record<string, string>>;
   /**
    * What the agent reported; absent when the agent could not be read. `measuredAtMs` is by the
    * controller's clock (its time of asking minus the agent's sample age), never the agent's.
@@ -46,11 +53,21 @@ export interface PlanInput {
   nowMs: number;
 }
 
-export type WriteReason = 'missing' | 'moved' | 'expiring' | 'future' | 'hot_value' | 'compat' | 'inventory';
+export type WriteReason =
+  | 'missing'
+  | 'moved'
+  | 'expiring'
+  | 'future'
+  | 'hot_value'
+  | 'compat'
+  | 'inventory'
+  | 'labels';
 
 export interface Plan {
   /** The annotations for one merge patch. */
   annotations: Record<string, string>;
+  /** The GPU labels that change in the same patch (null: remove); empty when none do. */
+  labels: Record<string, string | null>;
   reasons: WriteReason[];
   /**
    * A refresh of unchanged figures that may wait for a later cycle: nothing moved, and every
@@ -163,10 +180,22 @@ export function planNodePatch(input: PlanInput, options: PlanOptions): Plan | un
     out[GPU_INVENTORY_ANNOTATION] = input.inventory;
     due.add('inventory');
   }
+  // GPU labels: like the inventory, written only when they differ from what the node carries.
+  const labels: Record<string, string | null> = {};
+  if (input.gpuLabels !== undefined) {
+    const have = input.labels ?? {};
+    for (const key of Object.values(GPU_NODE_LABELS)) {
+      const want = input.gpuLabels[key];
+      if (want !== undefined && have[key] !== want) labels[key] = want;
+      else if (want === undefined && have[key] !== undefined) labels[key] = null;
+    }
+    if (Object.keys(labels).length > 0) due.add('labels');
+  }
   if (due.size === 0) return undefined;
   const reasons = [...due];
   return {
     annotations: out,
+    labels,
     reasons,
     deferrable: reasons.length === 1 && reasons[0] === 'expiring' && !urgent,
     oldestWrittenMs: Number.isFinite(oldestWrittenMs) ? oldestWrittenMs : input.nowMs,

@@ -33,6 +33,9 @@ export interface NodeAgentAppOptions {
   logger: Logger;
 }
 
+/** How long the start waits for the first GPU reading before it starts the device plugin anyway. */
+const FIRST_READING_WAIT_MS = 15_000;
+
 /** A started agent; `plugin` is undefined when the device plugin stayed off. */
 export interface NodeAgentApp {
   readonly agent: NodeAgent;
@@ -61,9 +64,6 @@ export async function startNodeAgent(opts: NodeAgentAppOptions): Promise<NodeAge
   logger.info({ gpuProvider: gpu?.name ?? 'none' }, 'GPU provider');
 
   const inventory = new InventorySource();
-  if (gpu && opts.devicePlugin.mode !== 'off') {
-    plugin = await startDevicePlugin(opts, inventory);
-  }
   const agent = new NodeAgent({
     gpu,
     gpuAllocations: allocations,
@@ -74,7 +74,24 @@ export async function startNodeAgent(opts: NodeAgentAppOptions): Promise<NodeAge
     clock: opts.clock,
     logger,
   });
+  // Sampling first: its first GPU reading is the inventory the device plugin advertises. The
+  // plugin registers with kubelet only once that is known (plugin.ts); waiting for it here, a
+  // while, makes the usual start register at once.
   agent.startSampling();
+  if (gpu && opts.devicePlugin.mode !== 'off') {
+    if (!(await inventory.whenKnown(FIRST_READING_WAIT_MS))) {
+      logger.warn(
+        { waitedMs: FIRST_READING_WAIT_MS },
+        'no GPU reading yet; the device plugin registers with kubelet once there is one',
+      );
+    }
+    try {
+      plugin = await startDevicePlugin(opts, inventory);
+    } catch (err) {
+      await agent.stop();
+      throw err;
+    }
+  }
   return {
     agent,
     gpu,

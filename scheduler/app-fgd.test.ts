@@ -14,7 +14,7 @@ import {
 } from '../contracts/index.ts';
 import { ManualClock } from '../common/clock.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { gpuNodeFixture, startTestExtender, vgpuPodFixture } from '../test/support/extender.ts';
+import { gpuNodeFixture, postJson, startTestExtender, vgpuPodFixture } from '../test/support/extender.ts';
 import type { SchedulerApp } from './app.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
@@ -53,15 +53,7 @@ describe('extender with --gpu-policy fgd', () => {
     spec: { nodeName: node, containers: [{ name: 'main', image: 'cuda' }] },
   });
 
-  const post = async <T>(base: string, path: string, body: unknown): Promise<T> => {
-    const res = await fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    assert.equal(res.status, 200);
-    return (await res.json()) as T;
-  };
+  const post = postJson;
   const scores = async (base: string, pod: V1Pod) => {
     const list = await post<HostPriorityList>(base, '/prioritize', { Pod: pod, NodeNames: [holey, whole] });
     return Object.fromEntries(list.map((h) => [h.Host, h.Score]));

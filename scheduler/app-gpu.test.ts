@@ -4,25 +4,29 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import {
+  decodeGpuInventory,
   decodeVgpuAssignment,
+  encodeGpuInventory,
+  GPU_INVENTORY_ANNOTATION,
   type ExtenderFilterResult,
   type HostPriorityList,
   VGPU_ASSIGNMENT_ANNOTATION,
   VGPU_ASSUME_TIME_ANNOTATION,
+  VGPU_MEMORY_RESOURCE,
 } from '../contracts/index.ts';
 import { ManualClock } from '../common/clock.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { gpuNodeFixture, startTestExtender, vgpuPodFixture } from '../test/support/extender.ts';
+import {
+  CPU_ONLY_POLICY,
+  gpuNodeFixture,
+  postJson,
+  startTestExtender,
+  vgpuPodFixture,
+} from '../test/support/extender.ts';
 import type { SchedulerApp } from './app.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
-const POLICY = `
-apiVersion: loadwise.io/v1alpha1
-kind: SchedulerPolicy
-syncPolicy: [{name: cpu_usage_avg_5m, period: 3m}]
-predicate: [{name: cpu_usage_avg_5m, maxLimitPercent: 0.65}]
-priority: [{name: cpu_usage_avg_5m, weight: 1}]
-`;
+const POLICY = CPU_ONLY_POLICY;
 
 describe('extender with vGPU pods', () => {
   let cluster: TestCluster;
@@ -35,15 +39,7 @@ describe('extender with vGPU pods', () => {
   const gpuPod = (name: string, core: string, model?: string): V1Pod =>
     vgpuPodFixture(cluster.namespace, name, core, model);
 
-  const post = async <T>(path: string, body: unknown): Promise<T> => {
-    const res = await fetch(`${base}${path}`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    assert.equal(res.status, 200);
-    return (await res.json()) as T;
-  };
+  const post = <T>(path: string, body: unknown): Promise<T> => postJson<T>(base, path, body);
 
   before(async () => {
     cluster = await openTestCluster();
@@ -131,5 +127,64 @@ describe('extender with vGPU pods', () => {
       Node: nodes[0],
     });
     assert.match(result.Error, /can no longer take the pod: no GPU with 40 core/);
+  });
+});
+
+describe('extender with a whole-GPU pod that asks for memory', () => {
+  let cluster: TestCluster;
+  let app: SchedulerApp;
+  let base = '';
+  let t4 = '';
+  let a100 = '';
+
+  const post = <T>(path: string, body: unknown): Promise<T> => postJson<T>(base, path, body);
+
+  before(async () => {
+    cluster = await openTestCluster();
+    t4 = cluster.unique('t4');
+    a100 = cluster.unique('a100');
+    // Four idle 15 GiB T4s (60 GiB in all, more than the pod asks) and one 80 GiB A100.
+    const t4Node = gpuNodeFixture(t4, 4, NOW);
+    const inventory = decodeGpuInventory(t4Node.metadata!.annotations![GPU_INVENTORY_ANNOTATION]!);
+    assert.ok(inventory.ok);
+    t4Node.metadata!.annotations![GPU_INVENTORY_ANNOTATION] = encodeGpuInventory({
+      gpus: inventory.inventory.gpus.map((g) => ({ ...g, model: 'T4', memoryMiB: 15_360 })),
+    });
+    await cluster.createNode(t4Node);
+    await cluster.createNode(gpuNodeFixture(a100, 1, NOW));
+    ({ app, base } = await startTestExtender(cluster, POLICY, new ManualClock(NOW)));
+  });
+  after(async () => {
+    await app.stop();
+    await cluster.close();
+  });
+
+  it('filters the node of small GPUs out, refuses a bind there, and binds on the big GPU', async () => {
+    const pod = vgpuPodFixture(cluster.namespace, 'big-memory', '100');
+    pod.spec!.containers[0]!.resources!.limits![VGPU_MEMORY_RESOURCE] = '160';
+    await cluster
+      .kubeConfig('setup')
+      .makeApiClient(CoreV1Api)
+      .createNamespacedPod({ namespace: cluster.namespace, body: pod });
+    const filtered = await post<ExtenderFilterResult>('/filter', { Pod: pod, NodeNames: [t4, a100] });
+    assert.deepEqual(filtered.NodeNames, [a100]);
+    assert.match(filtered.FailedNodes[t4]!, /needs 1 whole GPU with at least 40960 MiB each, 0 free/);
+    const scores = await post<HostPriorityList>('/prioritize', { Pod: pod, NodeNames: [t4, a100] });
+    assert.deepEqual(
+      scores.map((s) => s.Host === t4 && s.Score === 0),
+      [true, false],
+    );
+    const bind = (node: string) =>
+      post<{ Error: string }>('/bind', {
+        PodName: 'big-memory',
+        PodNamespace: cluster.namespace,
+        PodUID: pod.metadata!.uid,
+        Node: node,
+      });
+    assert.match(
+      (await bind(t4)).Error,
+      /can no longer take the pod: needs 1 whole GPU with at least 40960 MiB/,
+    );
+    assert.equal((await bind(a100)).Error, '');
   });
 });

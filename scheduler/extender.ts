@@ -114,6 +114,7 @@ export class Extender {
   private readonly seen = new LRUCache<string, SeenPod>({ max: DEMAND_CACHE_SIZE });
   /** vGPU requests of the pods seen lately, once per pod: fgd's target workload. */
   readonly mix: RecentRequests;
+  private lastAssumeMs = 0;
 
   constructor(private readonly deps: ExtenderDeps) {
     this.mix = deps.gpu?.mix ?? new RecentRequests();
@@ -276,8 +277,10 @@ export class Extender {
     const parsed = podGpuRequest(live);
     const request = parsed.ok ? parsed.request : parsed.error;
     let assigned: Record<string, GpuShare[]> | undefined;
+    let assumeMs = 0;
     if (request !== undefined) {
-      const placed = this.placeGpus(args, request);
+      assumeMs = this.assumeStamp();
+      const placed = this.placeGpus(args, request, assumeMs);
       if (typeof placed === 'string') return fail(placed);
       assigned = placed;
     }
@@ -285,7 +288,7 @@ export class Extender {
       if (assigned) {
         await this.deps.gpu!.annotatePod(args.PodNamespace, args.PodName, args.PodUID, {
           [VGPU_ASSIGNMENT_ANNOTATION]: encodeVgpuAssignment({ containers: assigned }),
-          [VGPU_ASSUME_TIME_ANNOTATION]: String(this.deps.clock.now()),
+          [VGPU_ASSUME_TIME_ANNOTATION]: String(assumeMs),
         });
       }
       await this.deps.bindPod(args);
@@ -306,6 +309,7 @@ export class Extender {
   private placeGpus(
     args: ExtenderBindingArgs,
     request: PodGpuRequest | string,
+    assumeMs: number,
   ): Record<string, GpuShare[]> | string {
     if (typeof request === 'string') return request;
     const gpu = this.deps.gpu;
@@ -327,8 +331,19 @@ export class Extender {
       );
       if (placed?.ok) containers = placed.containers;
     }
-    gpu.ledger.assume(args.PodNamespace, args.PodName, args.Node, containers, this.deps.clock.now());
+    gpu.ledger.assume(args.PodNamespace, args.PodName, args.Node, containers, assumeMs);
     return containers;
+  }
+
+  /**
+   * The assume time of a bind: the clock, but strictly after the previous bind's. The device plugin
+   * matches kubelet's Allocate to the pod with the oldest assume time (kubelet admits pods in bind
+   * order), so two identical pods bound in the same millisecond must not tie, or they could get
+   * each other's GPUs.
+   */
+  private assumeStamp(): number {
+    this.lastAssumeMs = Math.max(this.deps.clock.now(), this.lastAssumeMs + 1);
+    return this.lastAssumeMs;
   }
 
   private remember(args: ExtenderArgs): SeenPod {

@@ -153,7 +153,10 @@ export class DemoWorkload {
     }
     this.counts.submitted++;
     const decision: DemoDecision = {
-      ...(await scheduleOne(created, this.opts.nodeNames(), { extender: this.opts.extender })),
+      ...(await scheduleOne(created, this.opts.nodeNames(), {
+        extender: this.opts.extender,
+        core: this.core,
+      })),
       shape: shape.name,
     };
     this.remember(decision);

@@ -23,6 +23,8 @@ export interface PluginGpu {
 /** The GPUs of this node, and a way to hear that they changed (health, a GPU gone). */
 export interface GpuSource {
   gpus(): readonly PluginGpu[];
+  /** Whether the GPUs were read at least once: before that, the empty list means "not yet known". */
+  known(): boolean;
   /** Calls `listener` after every change; returns the unsubscribe function. */
   subscribe(listener: () => void): () => void;
 }
@@ -38,6 +40,10 @@ export class StaticGpuSource implements GpuSource {
 
   gpus(): readonly PluginGpu[] {
     return this.list;
+  }
+
+  known(): boolean {
+    return true;
   }
 
   set(gpus: readonly PluginGpu[]): void {

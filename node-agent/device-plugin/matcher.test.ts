@@ -39,10 +39,23 @@ function pod(
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `GPU-x-core-${i}`).sort();
 
 describe('matchAllocate', () => {
-  it('takes the oldest assume time among pods whose request equals the count; ties by namespace/name', () => {
-    const pods = [pod('b', 10, 20), pod('a', 10, 20), pod('old', 5, 30), pod('z', 10, 20, {}, 'ns2')];
+  it('takes the oldest assume time among pods whose request equals the count; ties by creation time, then UID', () => {
+    const created = (p: V1Pod, iso: string, uid?: string): V1Pod => {
+      p.metadata!.creationTimestamp = new Date(iso);
+      if (uid) p.metadata!.uid = uid;
+      return p;
+    };
+    const pods = [
+      created(pod('a', 10, 20), '2026-12-03T10:00:02Z'),
+      created(pod('b', 10, 20), '2026-12-03T10:00:01Z', 'uid-2'),
+      created(pod('c', 10, 20), '2026-12-03T10:00:01Z', 'uid-1'),
+      pod('old', 5, 30),
+      pod('z', 10, 20, {}, 'ns2'),
+    ];
     const m = matchAllocate('core', ids(20), pods, []);
-    assert.equal(m.kind === 'new' && m.pod.metadata?.name, 'a');
+    assert.equal(m.kind === 'new' && m.pod.metadata?.name, 'c');
+    const later = matchAllocate('core', ids(20), pods.slice(0, 2), []);
+    assert.equal(later.kind === 'new' && later.pod.metadata?.name, 'b');
     const m30 = matchAllocate('core', ids(30), pods, []);
     assert.equal(m30.kind === 'new' && m30.pod.metadata?.name, 'old');
   });

@@ -9,8 +9,10 @@
 //  3. Otherwise, among the pods on this node that the extender assigned (assignment + assume time),
 //     not yet marked allocated, not finished and not being deleted: the containers with a GPU
 //     assignment, no allocation yet, and a request for this resource equal to the count. The
-//     oldest assume time wins; ties by namespace, then pod name, then container order
-//     (init containers first, as kubelet starts them).
+//     oldest assume time wins (the extender stamps its binds strictly increasing, so this is bind
+//     order, the order kubelet admits pods in); ties — binds from elsewhere in the same millisecond
+//     — by creation time (kubelet sorts pods it gets together by it), then UID. Within a pod, its
+//     first unallocated GPU container (init containers first, as kubelet starts them).
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import type { VgpuResourceKind } from '../../contracts/device-plugin.ts';
 import { VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE } from '../../contracts/resources.ts';
@@ -184,8 +186,19 @@ export function matchAllocate(
   };
 }
 
+/** Creation time, earliest first (a pod without one last), then UID. */
 function podOrder(a: V1Pod, b: V1Pod): number {
-  const ka = `${a.metadata?.namespace ?? ''}/${a.metadata?.name ?? ''}`;
-  const kb = `${b.metadata?.namespace ?? ''}/${b.metadata?.name ?? ''}`;
-  return ka < kb ? -1 : ka > kb ? 1 : 0;
+  const ca = createdMs(a);
+  const cb = createdMs(b);
+  if (ca !== cb) return ca < cb ? -1 : 1;
+  const ua = a.metadata?.uid ?? '';
+  const ub = b.metadata?.uid ?? '';
+  return ua < ub ? -1 : ua > ub ? 1 : 0;
+}
+
+function createdMs(pod: V1Pod): number {
+  const t = pod.metadata?.creationTimestamp;
+  // The client hands a Date; a pod built by hand may carry the RFC 3339 text.
+  const ms = t === undefined ? Number.NaN : new Date(t as Date | string).getTime();
+  return Number.isFinite(ms) ? ms : Number.POSITIVE_INFINITY;
 }

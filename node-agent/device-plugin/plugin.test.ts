@@ -4,7 +4,7 @@ import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
-import type { V1Pod } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import {
   DEVICE_PLUGIN_API_VERSION,
   LD_SO_PRELOAD_CONTAINER_PATH,
@@ -20,9 +20,16 @@ import {
   decodeVgpuConfig,
   vgpuMemoryLimitEnv,
 } from '../../contracts/vgpu-config.ts';
-import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
+import {
+  AGENT_EVENT_COMPONENT,
+  EVENT_REASON_ADMISSION_FAILED,
+  EVENT_REASON_RECREATE,
+  VGPU_ALLOCATED_ANNOTATION,
+  VGPU_ASSIGNMENT_ANNOTATION,
+} from '../../contracts/vgpu-pod.ts';
 import { AllocateError, waitForEvent } from '../../hack/local/cluster/kubelet/kubelet.ts';
-import { CORE, MEMORY, Rig, gpuUuid } from '../../test/kubelet/rig.ts';
+import { CORE, MEMORY, Rig, fourGpus, gpuUuid } from '../../test/kubelet/rig.ts';
+import { InventorySource } from '../gpu/inventory-source.ts';
 import { CHECKPOINT_FILE } from './checkpoint.ts';
 import type { DevicePlugin } from './plugin.ts';
 
@@ -334,3 +341,233 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
     );
   });
 });
+
+describe('vGPU device plugin: nothing before the GPU inventory is known', () => {
+  let rig: Rig;
+  let earlier: DevicePlugin | undefined;
+  before(async () => {
+    rig = await Rig.open();
+  });
+  after(async () => rig.close());
+
+  /** The agent's GPU readings: `indexes` of the rig's four GPUs. */
+  const reading = (indexes = [0, 1, 2, 3]) =>
+    fourGpus()
+      .filter((g) => indexes.includes(g.index))
+      .map((g) => ({ ...g, mig: false, links: [] }));
+
+  it('registers only once the GPUs were read, then advertises them and re-advertises a change', async () => {
+    const inventory = new InventorySource();
+    const plugin = rig.plugin({ gpus: inventory });
+    await plugin.start();
+    assert.equal(rig.kubelet.registrations.length, 0, 'no registration before the first reading');
+    assert.ok(rig.logs.some((l) => l.includes('GPU inventory is not known yet')));
+    const core = waitForEvent(rig.kubelet, 'registered', (r) => r === CORE);
+    const memory = waitForEvent(rig.kubelet, 'registered', (r) => r === MEMORY);
+    inventory.update(reading());
+    await Promise.all([core, memory]);
+    assert.equal(rig.kubelet.healthyCount(CORE), 400);
+    const fewer = waitForEvent(rig.kubelet, 'devices', (r, d) => r === CORE && d.length === 300);
+    inventory.update(reading([0, 1, 2]));
+    await fewer;
+    earlier = plugin;
+  });
+
+  it('an Allocate that arrives before the first reading (a restarted plugin) waits for it', async () => {
+    // kubelet still holds the connection to the plugin before; a new plugin on the same socket
+    // gets its Allocate before it has read a GPU.
+    await earlier!.stop();
+    const inventory = new InventorySource();
+    const plugin = rig.plugin({ gpus: inventory });
+    await rig.createGpuPod('early', {
+      core: 30,
+      memory: 4,
+      shares: [{ index: 1, core: 30, memoryMiB: 1024 }],
+      assumeMs: rig.clock.now(),
+    });
+    await plugin.start();
+    const waiting = once(plugin, 'waitingForGpus');
+    const answer = rig.kubelet.allocateContainer({ [CORE]: 30 });
+    const [reason] = (await waiting) as [string];
+    assert.equal(reason, 'no GPU reading yet');
+    // The reading answers the waiting Allocate, and the plugin registers afresh.
+    const core = waitForEvent(rig.kubelet, 'registered', (r) => r === CORE);
+    const memory = waitForEvent(rig.kubelet, 'registered', (r) => r === MEMORY);
+    inventory.update(reading());
+    await Promise.all([core, memory]);
+    const got = await answer;
+    assert.equal(got[CORE]!.envs.NVIDIA_VISIBLE_DEVICES, gpuUuid(1));
+    await plugin.settled();
+    await plugin.stop();
+  });
+
+  it('during a refresh that lacks an assigned GPU it waits for the next reading, and refuses after the bound', async () => {
+    const inventory = new InventorySource();
+    inventory.update(reading([0, 1, 3]));
+    const plugin = rig.plugin({ gpus: inventory, inventoryWaitMs: 300 });
+    await startRegistered(rig, plugin);
+    await rig.createGpuPod('refresh', {
+      core: 20,
+      memory: 4,
+      shares: [{ index: 2, core: 20, memoryMiB: 1024 }],
+      assumeMs: rig.clock.now() + 1,
+    });
+    const waiting = once(plugin, 'waitingForGpus');
+    const answer = rig.kubelet.allocateContainer({ [CORE]: 20 });
+    await waiting;
+    inventory.update(reading());
+    assert.equal((await answer)[CORE]!.envs.NVIDIA_VISIBLE_DEVICES, gpuUuid(2));
+    // GPU 0 gone for good: after 300 ms the Allocate is refused, and says why.
+    await rig.createGpuPod('lost', {
+      core: 20,
+      memory: 4,
+      shares: [{ index: 0, core: 20, memoryMiB: 1024 }],
+      assumeMs: rig.clock.now() + 2,
+    });
+    inventory.update(reading([1, 2, 3]));
+    await assertRejected(
+      rig.kubelet.allocateContainer({ [CORE]: 20 }),
+      status.FAILED_PRECONDITION,
+      /is assigned GPU 0, which this node does not have/,
+    );
+    await plugin.settled();
+    await plugin.stop();
+  });
+});
+
+describe('vGPU device plugin: pods that failed admission', () => {
+  let rig: Rig;
+  let plugin: DevicePlugin;
+  before(async () => {
+    rig = await Rig.open();
+    plugin = rig.plugin({ recoveryRetryMs: 60_000 });
+    await startRegistered(rig, plugin);
+  });
+  after(async () => rig.close());
+
+  const REPLICA_SET = {
+    apiVersion: 'apps/v1',
+    kind: 'ReplicaSet',
+    name: 'web-7d9',
+    uid: 'rs-uid',
+    controller: true,
+  };
+
+  /** A pod loadwise placed on this node (optionally owned), then refused by kubelet at admission. */
+  async function failedPod(name: string, owned: boolean, placed = true): Promise<V1Pod> {
+    const pod = await rig.createGpuPod(name, {
+      core: 30,
+      memory: 4,
+      shares: [{ index: 3, core: 30, memoryMiB: 1024 }],
+      assumeMs: rig.clock.now(),
+    });
+    const meta: Record<string, unknown> = {};
+    if (owned) meta.ownerReferences = [REPLICA_SET];
+    if (!placed) meta.annotations = { [VGPU_ASSIGNMENT_ANNOTATION]: null };
+    if (Object.keys(meta).length > 0)
+      await rig.core.patchNamespacedPod(
+        { namespace: rig.cluster.namespace, name, body: { metadata: meta } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    const seen = waitForPluginPod(plugin, name, (p) => p.status?.phase === 'Failed');
+    await rig.core.patchNamespacedPodStatus(
+      {
+        namespace: rig.cluster.namespace,
+        name,
+        body: {
+          status: {
+            phase: 'Failed',
+            reason: 'UnexpectedAdmissionError',
+            message: 'Allocate failed due to rpc error: code = FailedPrecondition, which is unexpected',
+          },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await seen;
+    await plugin.settled();
+    return pod;
+  }
+
+  const eventsFor = async (uid: string) =>
+    (await rig.core.listNamespacedEvent({ namespace: rig.cluster.namespace })).items.filter(
+      (e) => e.involvedObject.uid === uid,
+    );
+  const deletes = (name: string) =>
+    rig.cluster.double!.count({ verb: 'delete', resource: 'pods', name, user: 'agent' });
+
+  it('deletes a pod a ReplicaSet owns, once, with an Event that says why', async () => {
+    const gone = waitForPluginPod(plugin, 'owned', () => true, 'DELETED');
+    const pod = await failedPod('owned', true);
+    await gone;
+    assert.equal(deletes('owned'), 1);
+    const [event, ...more] = await eventsFor(pod.metadata!.uid!);
+    assert.equal(more.length, 0);
+    assert.equal(event?.reason, EVENT_REASON_RECREATE);
+    assert.equal(event?.type, 'Warning');
+    assert.equal(event?.source?.component, AGENT_EVENT_COMPONENT);
+    assert.match(event!.message!, /UnexpectedAdmissionError.*its ReplicaSet web-7d9 creates a new one/);
+  });
+
+  it('leaves a bare pod where it is, with an Event; a pod loadwise did not place gets nothing', async () => {
+    const bare = await failedPod('bare', false);
+    assert.ok(await rig.readPod('bare'));
+    assert.equal(deletes('bare'), 0);
+    const events = await eventsFor(bare.metadata!.uid!);
+    assert.deepEqual(
+      events.map((e) => e.reason),
+      [EVENT_REASON_ADMISSION_FAILED],
+    );
+    const foreign = await failedPod('foreign', true, false);
+    assert.ok(await rig.readPod('foreign'));
+    assert.equal(deletes('foreign'), 0);
+    assert.deepEqual(await eventsFor(foreign.metadata!.uid!), []);
+    // A sweep later does not add a second Event to the bare pod.
+    rig.clock.advance(10 * 60_000);
+    await plugin.sweep();
+    await plugin.settled();
+    assert.equal((await eventsFor(bare.metadata!.uid!)).length, 1);
+  });
+
+  it('a delete that failed is tried again no sooner than a minute later, over 20 simulated minutes', async () => {
+    rig.cluster.double!.faults.inject({
+      verb: 'delete',
+      resource: 'pods',
+      name: 'stubborn',
+      status: 500,
+      times: 1,
+    });
+    await failedPod('stubborn', true);
+    assert.equal(deletes('stubborn'), 1, 'the first try failed');
+    const gone = waitForPluginPod(plugin, 'stubborn', () => true, 'DELETED');
+    let tries = 1;
+    for (let second = 0; second < 20 * 60 && tries < 2; second += 10) {
+      rig.clock.advance(10_000);
+      await plugin.sweep();
+      await plugin.settled();
+      tries = deletes('stubborn');
+      if (second + 10 < 60) assert.equal(tries, 1, `no second delete ${second + 10} s after the first`);
+    }
+    await gone;
+    assert.equal(deletes('stubborn'), 2);
+  });
+});
+
+/** Resolves once the plugin's pod watch shows `name` (event `type`, default any) in a state `ok` accepts. */
+function waitForPluginPod(
+  plugin: DevicePlugin,
+  name: string,
+  ok: (pod: V1Pod) => boolean,
+  type?: string,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`pod ${name} not seen in 5 s`)), 5000);
+    const listener = (t: string, pod: V1Pod) => {
+      if (pod.metadata?.name !== name || !ok(pod) || (type !== undefined && t !== type)) return;
+      clearTimeout(timer);
+      plugin.off('pod', listener);
+      resolve();
+    };
+    plugin.on('pod', listener);
+  });
+}

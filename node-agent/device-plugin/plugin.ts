@@ -25,6 +25,7 @@ import {
 import { DEFAULT_VGPU_MEMORY_UNIT_MIB, VGPU_CORE_PER_GPU } from '../../contracts/resources.ts';
 import { formatRfc3339 } from '../../contracts/time.ts';
 import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
+import { AdmissionRecovery } from './admission-recovery.ts';
 import { Checkpoint } from './checkpoint.ts';
 import { containerDirs, podsWithFiles, removePodFiles, writeContainerFiles } from './container-files.ts';
 import { type GpuSource, deviceList, listFingerprint } from './devices.ts';
@@ -78,18 +79,28 @@ export interface DevicePluginConfig {
   /** Fallback poll of kubelet.sock, in case the directory watch misses a change (default 5 s). */
   kubeletPollMs?: number;
   apiTimeoutMs?: number;
+  /**
+   * How long an Allocate waits for the GPU inventory: the first reading after a start, or a
+   * reading that shows a GPU the pod is assigned but the last one lacked (default 10 s).
+   */
+  inventoryWaitMs?: number;
+  /** Least time between two deletes of one pod that failed admission (default 60 s). */
+  recoveryRetryMs?: number;
   /** Tests only: throwing here simulates the process dying at that point. */
   faultHook?: (point: FaultPoint) => void;
 }
 
 const KINDS: readonly VgpuResourceKind[] = ['core', 'memory'];
 const READY_WAIT_MS = 10_000;
+const INVENTORY_WAIT_MS = 10_000;
 
 export interface DevicePluginEvents {
   /** A resource registered with kubelet (after start, and again after each kubelet restart). */
   registered: [kind: VgpuResourceKind];
   /** A pod got its `vgpu-allocated` annotation. */
   marked: [pod: { namespace: string; name: string }];
+  /** An Allocate waits for the GPU inventory (not read yet, or lacking an assigned GPU). */
+  waitingForGpus: [reason: string];
   /** The pod watch saw a change (tests wait on it instead of sleeping). */
   pod: [type: ReflectorEvent, pod: V1Pod];
 }
@@ -108,8 +119,11 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private unsubscribe: (() => void) | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly registrar: KubeletRegistrar;
+  private readonly recovery: AdmissionRecovery;
   private readonly marking = new Set<Promise<void>>();
   private stopped = true;
+  /** start() found the inventory unknown and left registering to the first reading. */
+  private awaitingInventory = false;
 
   constructor(private readonly config: DevicePluginConfig) {
     super();
@@ -138,6 +152,8 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       logger: logger.child({ watch: 'pods' }),
       onEvent: (type, pod) => {
         this.emit('pod', type, pod);
+        if (type === 'DELETED') this.recovery.forget(pod.metadata?.uid);
+        else this.recoverAdmission(pod);
         // Free a departed pod's share now: the extender frees it on the same event and may place the
         // next pod on it at once, which Allocate would refuse until the periodic sweep ran.
         if ((type === 'DELETED' || isPodFinished(pod)) && this.holds(pod.metadata?.uid)) {
@@ -145,12 +161,21 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         }
       },
     });
+    this.recovery = new AdmissionRecovery({
+      core: this.core,
+      nodeName: config.nodeName,
+      clock: config.clock,
+      logger: logger.child({ part: 'admission-recovery' }),
+      apiTimeoutMs: config.apiTimeoutMs,
+      retryMs: config.recoveryRetryMs,
+    });
     this.registrar = new KubeletRegistrar({
       socketDir: config.socketDir,
       servers: this.servers,
       options: this.options(),
       logger,
       onRegistered: (kind) => this.emit('registered', kind),
+      mayRegister: () => config.gpus.known(),
     });
     this.watcher = new KubeletSocketWatcher(
       config.socketDir,
@@ -201,10 +226,21 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     // Allocate waits for this itself; an unreachable API must not make start() fail or hang.
     this.ready.catch(() => undefined);
     this.refreshDevices();
-    this.unsubscribe = this.config.gpus.subscribe(() => this.refreshDevices());
+    this.unsubscribe = this.config.gpus.subscribe(() => {
+      this.refreshDevices();
+      // The first reading, after start() found none: register now (once; start() did not).
+      if (this.awaitingInventory && this.config.gpus.known() && !this.stopped) {
+        this.awaitingInventory = false;
+        void this.registrar.registerAll();
+      }
+    });
     for (const kind of KINDS) await this.servers[kind].start();
     const identity = await socketIdentity(join(this.config.socketDir, KUBELET_SOCKET));
     this.watcher.start(identity);
+    // Not before the inventory is known: kubelet would count no devices (or stale ones) and an
+    // Allocate could name a GPU the plugin has not heard of. Known by now, start() registers and
+    // the first-reading path above must not register a second time.
+    this.awaitingInventory = !this.config.gpus.known();
     await this.registrar.registerAll();
     const sweepMs = this.config.sweepIntervalMs ?? 60_000;
     this.sweepTimer = setInterval(
@@ -260,6 +296,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   // ---- devices ----------------------------------------------------------------------------------
 
   private refreshDevices(): void {
+    if (!this.config.gpus.known()) return;
     for (const kind of KINDS) {
       const devices = this.devices(kind);
       const fingerprint = listFingerprint(devices);
@@ -301,6 +338,9 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private async allocateNow(kind: VgpuResourceKind, req: AllocateRequest): Promise<AllocateResponse> {
     if (this.stopped) throw new GrpcError(status.UNAVAILABLE, 'the device plugin is stopping');
     await this.waitReady();
+    if (!this.config.gpus.known() && !(await this.inventoryChange('no GPU reading yet'))) {
+      throw new GrpcError(status.UNAVAILABLE, 'the GPUs of this node are not known yet (no GPU reading)');
+    }
     const responses: ContainerAllocateResponse[] = [];
     const touched: LedgerEntry[] = [];
     for (const c of req.container_requests) {
@@ -370,6 +410,18 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     }
 
     const pod = match.pod;
+    // A GPU the pod is assigned but the inventory lacks: the inventory may be mid-refresh (a
+    // reading that missed it); wait for the next one, bounded, before refusing.
+    const missing = () => match.shares.some((s) => !this.config.gpus.gpus().some((g) => g.index === s.index));
+    const until = performance.now() + (this.config.inventoryWaitMs ?? INVENTORY_WAIT_MS);
+    while (missing()) {
+      const left = until - performance.now();
+      if (
+        left <= 0 ||
+        !(await this.inventoryChange(`pod ${podName(pod)} is assigned a GPU not listed`, left))
+      )
+        break;
+    }
     const gpus = this.config.gpus.gpus();
     const shares = match.shares.map((s) => {
       const gpu = gpus.find((g) => g.index === s.index);
@@ -446,6 +498,29 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         );
       }
     }
+  }
+
+  /** Resolves true at the next change of the GPU inventory, false when none comes in time. */
+  private inventoryChange(
+    reason: string,
+    timeoutMs = this.config.inventoryWaitMs ?? INVENTORY_WAIT_MS,
+  ): Promise<boolean> {
+    this.config.logger.info(
+      { reason, waitMs: Math.round(timeoutMs) },
+      'Allocate waits for the GPU inventory',
+    );
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        unsubscribe();
+        resolve(false);
+      }, timeoutMs);
+      const unsubscribe = this.config.gpus.subscribe(() => {
+        clearTimeout(timer);
+        unsubscribe();
+        resolve(true);
+      });
+      this.emit('waitingForGpus', reason);
+    });
   }
 
   private async waitReady(): Promise<void> {
@@ -540,6 +615,15 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
 
   // ---- recovery and sweep --------------------------------------------------------------------
 
+  /** A pod that failed admission for a vGPU resource: an Event, and a delete when a controller owns it. */
+  private recoverAdmission(pod: V1Pod): void {
+    if (this.stopped) return;
+    const work = this.recovery.check(pod);
+    if (!work) return;
+    const tracked = work.finally(() => this.marking.delete(tracked));
+    this.marking.add(tracked);
+  }
+
   /**
    * Adds allocations that pods carry (vgpu-allocated + assignment) but the ledger lacks: all of
    * them after a corrupt checkpoint, any stragglers otherwise. They count against capacity and are
@@ -630,6 +714,8 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         'freed vGPU allocations of pods that are gone',
       );
     }
+    // A delete that failed, or one a minute old on a pod still there, is tried again here.
+    for (const pod of live.values()) this.recoverAdmission(pod);
     const held = new Set([...this.ledger.values()].map((e) => e.allocation.podUID));
     for (const uid of await podsWithFiles(this.config.configRoot)) {
       if (!held.has(uid) && !live.has(uid)) await removePodFiles(this.config.configRoot, uid);

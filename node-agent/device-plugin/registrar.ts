@@ -23,6 +23,12 @@ export interface RegistrarOptions {
   options: DevicePluginOptions;
   logger: Logger;
   onRegistered: (kind: VgpuResourceKind) => void;
+  /**
+   * Whether there is anything true to advertise yet (the GPU inventory was read): until then no
+   * registration happens, whatever asks for one, so kubelet never counts devices the plugin does
+   * not know. Call registerAll() again once it is.
+   */
+  mayRegister?: () => boolean;
 }
 
 export class KubeletRegistrar {
@@ -69,6 +75,10 @@ export class KubeletRegistrar {
 
   private async registerOnce(): Promise<void> {
     clearTimeout(this.timer);
+    if (this.opts.mayRegister && !this.opts.mayRegister()) {
+      this.opts.logger.info('the GPU inventory is not known yet; registering with kubelet once it is');
+      return;
+    }
     const kubelet = join(this.opts.socketDir, KUBELET_SOCKET);
     if ((await socketIdentity(kubelet)) === undefined) {
       this.opts.logger.info({ socket: kubelet }, 'kubelet.sock not there yet; will register when it appears');

@@ -6,11 +6,33 @@ import type { GpuSource, PluginGpu } from '../device-plugin/devices.ts';
 
 export class InventorySource implements GpuSource {
   private list: PluginGpu[] = [];
+  /** '' until the first reading: even an empty list read differs from it, so that one is told too. */
   private key = '';
   private readonly listeners = new Set<() => void>();
 
   gpus(): readonly PluginGpu[] {
     return this.list;
+  }
+
+  known(): boolean {
+    return this.key !== '';
+  }
+
+  /** Resolves true once the GPUs were read, false when that takes longer than `timeoutMs`. */
+  whenKnown(timeoutMs: number): Promise<boolean> {
+    if (this.known()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.listeners.delete(listener);
+        resolve(false);
+      }, timeoutMs);
+      const listener = () => {
+        clearTimeout(timer);
+        this.listeners.delete(listener);
+        resolve(true);
+      };
+      this.listeners.add(listener);
+    });
   }
 
   update(devices: readonly GpuDevice[]): void {

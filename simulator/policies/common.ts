@@ -3,8 +3,7 @@
 // first free ones by index).
 import { Misfit, type PreparedTask, misfit } from '../../scheduler/core/gpu/filter.ts';
 import { type GpuFleet } from '../../scheduler/core/gpu/fleet.ts';
-import { TaskKind } from '../../scheduler/core/gpu/task.ts';
-import { GPU_MILLI } from '../../scheduler/core/gpu/units.ts';
+import { TaskKind, type TaskRequest } from '../../scheduler/core/gpu/task.ts';
 import { type Rng } from '../rng.ts';
 import { type Choice } from './policy.ts';
 
@@ -55,13 +54,15 @@ export function randomFeasible(fleet: GpuFleet, task: PreparedTask, rng: Rng): n
   return chosen;
 }
 
-export function bestFitGpu(fleet: GpuFleet, n: number, milli: number): number {
+// GPU choices ask the fleet whether a GPU can take the task (GpuFleet.takes, the one fit rule).
+
+export function bestFitGpu(fleet: GpuFleet, n: number, task: TaskRequest): number {
   const o = fleet.gpuOffset[n]!;
   let pick = -1;
   let pickLeft = Infinity;
   for (let g = 0; g < fleet.gpuCount[n]!; g++) {
     const l = fleet.gpuLeft[o + g]!;
-    if (l >= milli && l < pickLeft) {
+    if (l < pickLeft && fleet.takes(n, g, task)) {
       pick = g;
       pickLeft = l;
     }
@@ -69,12 +70,11 @@ export function bestFitGpu(fleet: GpuFleet, n: number, milli: number): number {
   return pick;
 }
 
-export function randomFitGpu(fleet: GpuFleet, n: number, milli: number, rng: Rng): number {
-  const o = fleet.gpuOffset[n]!;
+export function randomFitGpu(fleet: GpuFleet, n: number, task: TaskRequest, rng: Rng): number {
   let pick = -1;
   let seen = 0;
   for (let g = 0; g < fleet.gpuCount[n]!; g++) {
-    if (fleet.gpuLeft[o + g]! >= milli) {
+    if (fleet.takes(n, g, task)) {
       seen++;
       if (rng.int(seen) === 0) pick = g;
     }
@@ -82,11 +82,10 @@ export function randomFitGpu(fleet: GpuFleet, n: number, milli: number, rng: Rng
   return pick;
 }
 
-export function firstWholeGpus(fleet: GpuFleet, n: number, count: number): number[] {
-  const o = fleet.gpuOffset[n]!;
+export function firstWholeGpus(fleet: GpuFleet, n: number, task: TaskRequest): number[] {
   const out: number[] = [];
-  for (let g = 0; g < fleet.gpuCount[n]! && out.length < count; g++) {
-    if (fleet.gpuLeft[o + g] === GPU_MILLI) out.push(g);
+  for (let g = 0; g < fleet.gpuCount[n]! && out.length < task.gpuCount; g++) {
+    if (fleet.takes(n, g, task)) out.push(g);
   }
   return out;
 }
@@ -94,8 +93,8 @@ export function firstWholeGpus(fleet: GpuFleet, n: number, count: number): numbe
 /** The node's GPUs for the task with the artifact's default "best" GPU selection. */
 export function bestGpus(fleet: GpuFleet, n: number, task: PreparedTask): number[] {
   if (task.kind === TaskKind.Cpu) return [];
-  if (task.kind === TaskKind.Share) return [bestFitGpu(fleet, n, task.task.gpuMilli)];
-  return firstWholeGpus(fleet, n, task.task.gpuCount);
+  if (task.kind === TaskKind.Share) return [bestFitGpu(fleet, n, task.task)];
+  return firstWholeGpus(fleet, n, task.task);
 }
 
 export function choice(node: number, gpus: readonly number[]): Choice | null {

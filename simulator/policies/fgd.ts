@@ -32,7 +32,7 @@ export const fgdPolicy: PolicyFactory = ({ fleet, frag, rng }) => {
         let bestGpu = -1;
         for (let g = 0; g < fleet.gpuCount[node]!; g++) {
           const l = fleet.gpuLeft[o + g]!;
-          if (l < t.gpuMilli || seenBefore(fleet.gpuLeft, o, g, l)) continue;
+          if (!fleet.takes(node, g, t) || seenBefore(fleet.gpuLeft, o, g, l)) continue;
           const s = score(before, frag.after(node, t.cpuMilli, l, l - t.gpuMilli, 0));
           if (s > best) {
             best = s;
@@ -44,7 +44,7 @@ export const fgdPolicy: PolicyFactory = ({ fleet, frag, rng }) => {
       });
       if (n < 0) return null;
       if (task.kind === TaskKind.Cpu) return choice(n, []);
-      if (task.kind === TaskKind.Whole) return choice(n, firstWholeGpus(fleet, n, t.gpuCount));
+      if (task.kind === TaskKind.Whole) return choice(n, firstWholeGpus(fleet, n, t));
       return choice(n, [gpuOf[n]!]);
     },
   };

@@ -116,6 +116,42 @@ describe('baseline policies on small cases', () => {
   });
 });
 
+describe('GPU memory (GpuFleet.takes: the rule the extender uses)', () => {
+  const t4 = { ...spec('t4', 4), gpuMemoryMib: 15_360 };
+  const a100 = { ...spec('a100', 1), gpuModel: 'A100', gpuMemoryMib: 81_920 };
+  const big: TaskRequest = { ...req(1000, 1, 1000), gpuMemoryMib: 40_960 };
+
+  it('every policy puts a whole-GPU task asking 40 GiB on the 80 GiB GPU, never on an idle 15 GiB one', () => {
+    for (const name of Object.keys(POLICIES)) {
+      const { place } = setup(name, [t4, a100], [], SHARE_600, [big]);
+      assert.deepEqual(place(big), { node: 1, gpus: [0] }, name);
+    }
+  });
+
+  it('every policy fails it once the 80 GiB GPU is taken, though four T4s are idle', () => {
+    for (const name of Object.keys(POLICIES)) {
+      const { place } = setup(name, [t4, a100], [[1, req(0, 1, 1000), [0]]], SHARE_600, [big]);
+      assert.equal(place(big), null, name);
+    }
+  });
+
+  it('a share asking more memory than is left on a GPU goes to another', () => {
+    // GPU 0 of the T4 node holds a 500m share that took 12 GiB; a 200m share asking 4 GiB fits
+    // its compute but not its memory.
+    for (const name of Object.keys(POLICIES)) {
+      const t4one = { ...spec('t4', 2), gpuMemoryMib: 15_360 };
+      const { place } = setup(
+        name,
+        [t4one],
+        [[0, { ...req(0, 1, 500), gpuMemoryMib: 12_288 }, [0]]],
+        SHARE_600,
+        [req(1000, 1, 200)],
+      );
+      assert.deepEqual(place({ ...req(1000, 1, 200), gpuMemoryMib: 4096 }), { node: 0, gpus: [1] }, name);
+    }
+  });
+});
+
 describe('loadwise', () => {
   const seen = [...Array(8).fill(req(12_000, 1, 1000)), req(8000, 0, 0)];
 

@@ -8,7 +8,7 @@ export const randomPolicy: PolicyFactory = ({ fleet, rng }) => ({
     const n = randomFeasible(fleet, task, rng);
     if (n < 0) return null;
     if (task.kind === TaskKind.Cpu) return choice(n, []);
-    if (task.kind === TaskKind.Share) return choice(n, [randomFitGpu(fleet, n, task.task.gpuMilli, rng)]);
-    return choice(n, firstWholeGpus(fleet, n, task.task.gpuCount));
+    if (task.kind === TaskKind.Share) return choice(n, [randomFitGpu(fleet, n, task.task, rng)]);
+    return choice(n, firstWholeGpus(fleet, n, task.task));
   },
 });

@@ -15,6 +15,28 @@ const files = (() => {
 })();
 
 describe('openb CSV parsing', () => {
+  it('reads an optional gpu_memory_mib column on nodes and pods; openb lists without it ask none', () => {
+    const nodes = parseNodes(
+      'sn,cpu_milli,memory_mib,gpu,model,gpu_memory_mib\nn0,32000,262144,4,T4,15360\nn1,32000,262144,0,,\n',
+      'nodes',
+    );
+    assert.equal(nodes[0]!.gpuMemoryMib, 15360);
+    assert.equal(nodes[1]!.gpuMemoryMib, undefined);
+    const pods = parsePods(
+      'name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_memory_mib\np0,1000,1024,1,1000,40960\n',
+      'pods',
+    );
+    assert.equal(pods[0]!.gpuMemoryMib, 40960);
+    assert.throws(
+      () =>
+        parsePods(
+          'name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_memory_mib\np0,1000,1024,1,1000,-1\n',
+          'pods',
+        ),
+      /gpu_memory_mib/,
+    );
+  });
+
   it('reads nodes and pods, the multigpu layout without gpu_spec included', () => {
     const nodes = parseNodes(
       'sn,cpu_milli,memory_mib,gpu,model\nn0,32000,262144,2,T4\nn1,32000,262144,0,\n',

@@ -4,6 +4,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../../common/clock.ts';
+import type { GpuStatistics } from '../../contracts/agent-api.ts';
 import { formatRfc3339 } from '../../contracts/time.ts';
 
 export type AgentBehaviour =
@@ -26,6 +27,7 @@ export class FakeAgents {
   readonly urlTemplate: string;
   private readonly loads = new Map<string, Record<string, number>>();
   private readonly behaviours = new Map<string, AgentBehaviour>();
+  private readonly gpus = new Map<string, GpuStatistics[]>();
   private readonly served = new Map<string, number>();
   private inFlight = 0;
   /** Highest number of requests served at once, to check the controller's concurrency bound. */
@@ -53,6 +55,11 @@ export class FakeAgents {
   /** Sets a node's figures (fractions by figure name). */
   setLoad(node: string, windows: Record<string, number>): void {
     this.loads.set(node, windows);
+  }
+
+  /** Sets the GPUs a node's agent reports (none by default). */
+  setGpus(node: string, gpus: GpuStatistics[]): void {
+    this.gpus.set(node, gpus);
   }
 
   setBehaviour(node: string, behaviour: AgentBehaviour): void {
@@ -123,6 +130,7 @@ export class FakeAgents {
         sampleIntervalSeconds: 10,
         windows,
         coverageSeconds: Object.fromEntries(Object.keys(windows).map((k) => [k, 300])),
+        ...(this.gpus.has(node) ? { gpus: this.gpus.get(node) } : {}),
       });
       res.writeHead(200, { 'content-type': 'application/json' }).end(body);
     };

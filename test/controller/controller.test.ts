@@ -189,6 +189,56 @@ describe('controller', () => {
     if (cluster.double) for (const n of names) assert.ok(cluster.double.patchCount(n) <= 12);
   });
 
+  test('GPU node labels: written once, valid values, no PATCH of their own at a steady state, removed with the GPUs', async () => {
+    const gpuNode = cluster.unique('gpu');
+    const cpuNode = cluster.unique('cpu');
+    for (const name of [gpuNode, cpuNode]) {
+      await addNode(cluster, name);
+      agents.setLoad(name, { cpu_usage_avg_5m: 0.3, mem_usage_avg_5m: 0.4 });
+    }
+    agents.setGpus(
+      gpuNode,
+      Array.from({ length: 8 }, (_, index) => ({
+        index,
+        uuid: `GPU-${index}`,
+        model: 'NVIDIA A100-SXM4-80GB',
+        memoryMiB: 81920,
+        mig: false,
+        healthy: true,
+        links: [],
+        allocated: { core: 0, memoryMiB: 0 },
+      })),
+    );
+    const { controller } = await started();
+    const labels = async (name: string) => (await core.readNode({ name })).metadata?.labels ?? {};
+    await controller.syncOnce();
+    assert.deepEqual(
+      Object.fromEntries(
+        Object.entries(await labels(gpuNode)).filter(([k]) => k.startsWith('loadwise.io/gpu-')),
+      ),
+      {
+        'loadwise.io/gpu-model': 'NVIDIA-A100-SXM4-80GB',
+        'loadwise.io/gpu-count': '8',
+        'loadwise.io/gpu-memory-mib': '81920',
+      },
+    );
+    assert.equal((await labels(cpuNode))['loadwise.io/gpu-count'], undefined);
+    // 20 minutes of the same load and GPUs: the GPU node costs no PATCH more than the CPU node.
+    if (cluster.double) {
+      const before = [gpuNode, cpuNode].map((n) => cluster.double!.patchCount(n));
+      for (let tick = 0; tick < 40; tick++) {
+        clock.advance(30 * SECOND);
+        await controller.syncOnce();
+      }
+      const after = [gpuNode, cpuNode].map((n) => cluster.double!.patchCount(n));
+      assert.equal(after[0]! - before[0]!, after[1]! - before[1]!, 'labels are not rewritten');
+    }
+    // The agent reports no GPU any more: the labels go; an unreachable agent changes nothing.
+    agents.setGpus(gpuNode, []);
+    await controller.syncOnce();
+    assert.equal((await labels(gpuNode))['loadwise.io/gpu-model'], undefined);
+  });
+
   test('refreshes of nodes written together are spread over cycles, oldest first, and never let a figure expire', async () => {
     const names: string[] = [];
     for (let i = 0; i < 40; i++) {

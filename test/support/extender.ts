@@ -51,6 +51,26 @@ hotValue:
   - {timeRange: 5m, count: 5}
 `;
 
+/** A policy of one CPU figure: what the vGPU tests of the extender run under. */
+export const CPU_ONLY_POLICY = `
+apiVersion: loadwise.io/v1alpha1
+kind: SchedulerPolicy
+syncPolicy: [{name: cpu_usage_avg_5m, period: 3m}]
+predicate: [{name: cpu_usage_avg_5m, maxLimitPercent: 0.65}]
+priority: [{name: cpu_usage_avg_5m, weight: 1}]
+`;
+
+/** POSTs JSON to an extender verb; the answer must be 200. */
+export async function postJson<T>(base: string, path: string, body: unknown): Promise<T> {
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200);
+  return (await res.json()) as T;
+}
+
 export async function startTestExtender(
   cluster: TestCluster,
   policyText: string,

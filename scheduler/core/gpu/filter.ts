@@ -1,7 +1,6 @@
 // Can a node host a task at all, and if not, why: the extender's FailedNodes text comes from here.
 import { type GpuFleet } from './fleet.ts';
 import { type TaskRequest, TaskKind, taskKind } from './task.ts';
-import { GPU_MILLI } from './units.ts';
 import { acceptsGpuModel } from '../../../contracts/vgpu-pod.ts';
 
 export const Misfit = { None: 0, Cpu: 1, Memory: 2, NoGpu: 3, Model: 4, Share: 5, Whole: 6 } as const;
@@ -31,13 +30,12 @@ export function misfit(fleet: GpuFleet, n: number, p: PreparedTask): Misfit {
   const count = fleet.gpuCount[n]!;
   if (count === 0) return Misfit.NoGpu;
   if (p.modelOk[fleet.modelId[n]!] !== 1) return Misfit.Model;
-  const o = fleet.gpuOffset[n]!;
   if (p.kind === TaskKind.Share) {
-    for (let i = o; i < o + count; i++) if (fleet.gpuLeft[i]! >= t.gpuMilli) return Misfit.None;
+    for (let g = 0; g < count; g++) if (fleet.takes(n, g, t)) return Misfit.None;
     return Misfit.Share;
   }
   let free = 0;
-  for (let i = o; i < o + count; i++) if (fleet.gpuLeft[i] === GPU_MILLI) free++;
+  for (let g = 0; g < count; g++) if (fleet.takes(n, g, t)) free++;
   return free >= t.gpuCount ? Misfit.None : Misfit.Whole;
 }
 
@@ -57,11 +55,14 @@ export function describeMisfit(fleet: GpuFleet, n: number, p: PreparedTask, why:
       return `GPU model ${fleet.specs[n]?.gpuModel} is not one of ${t.gpuModels.join('|')}`;
     case Misfit.Share: {
       const best = Math.max(0, ...fleet.gpuLeftOf(n));
-      return `needs ${t.gpuMilli}m of one GPU, at most ${best}m free on any`;
+      const memory = t.gpuMemoryMib ? ` and ${t.gpuMemoryMib} MiB` : '';
+      return `needs ${t.gpuMilli}m${memory} of one GPU, at most ${best}m free on any`;
     }
     case Misfit.Whole: {
-      const free = fleet.fullyFreeGpus(n);
-      return `needs ${t.gpuCount} whole GPU${t.gpuCount === 1 ? '' : 's'}, ${free} free`;
+      let free = 0;
+      for (let g = 0; g < fleet.gpuCount[n]!; g++) if (fleet.takes(n, g, t)) free++;
+      const memory = t.gpuMemoryMib ? ` with at least ${t.gpuMemoryMib} MiB each` : '';
+      return `needs ${t.gpuCount} whole GPU${t.gpuCount === 1 ? '' : 's'}${memory}, ${free} free`;
     }
   }
 }

@@ -1,6 +1,7 @@
 // The GPU state of a set of nodes, kept in flat typed arrays: placement evaluates every node for
 // every task, so the state must be cheap to read and must not allocate per evaluation.
 import { type TaskRequest, TaskKind, taskKind } from './task.ts';
+import { gpuMemoryTaken, gpuTakes } from './gpu-fit.ts';
 import { GPU_MILLI } from './units.ts';
 
 export interface NodeSpec {
@@ -10,6 +11,8 @@ export interface NodeSpec {
   readonly gpuCount: number;
   /** GPU model of every GPU on the node ("" when it has none). */
   readonly gpuModel: string;
+  /** Memory of each of its GPUs, MiB; absent: not known, and GPUs are judged on compute alone. */
+  readonly gpuMemoryMib?: number;
 }
 
 export class GpuFleet {
@@ -22,6 +25,9 @@ export class GpuFleet {
   readonly gpuOffset: Int32Array;
   /** Free milli of every GPU, node after node. */
   readonly gpuLeft: Int32Array;
+  /** Memory of every GPU, MiB (Infinity where not known), and what of it is not taken. */
+  readonly gpuMemory: Float64Array;
+  readonly gpuMemoryLeft: Float64Array;
   /** Index of the node's model in `models`, -1 without GPUs. */
   readonly modelId: Int32Array;
   readonly models: readonly string[];
@@ -50,6 +56,12 @@ export class GpuFleet {
     });
     this.models = models;
     this.gpuLeft = new Int32Array(gpus).fill(GPU_MILLI);
+    this.gpuMemory = new Float64Array(gpus);
+    specs.forEach((s, n) => {
+      const o = this.gpuOffset[n]!;
+      this.gpuMemory.fill(s.gpuMemoryMib ?? Infinity, o, o + s.gpuCount);
+    });
+    this.gpuMemoryLeft = Float64Array.from(this.gpuMemory);
     this.totalGpuMilli = gpus * GPU_MILLI;
   }
 
@@ -75,6 +87,18 @@ export class GpuFleet {
     return f;
   }
 
+  /** Can GPU g of node n take one GPU's part of the task: the shared rule (gpu-fit.ts). */
+  takes(n: number, g: number, task: TaskRequest): boolean {
+    const i = this.gpuOffset[n]! + g;
+    return gpuTakes(
+      this.gpuLeft[i]!,
+      this.gpuMemoryLeft[i]!,
+      this.gpuMemory[i]!,
+      task.gpuMilli,
+      task.gpuMemoryMib ?? 0,
+    );
+  }
+
   /** Takes the task's resources on node n, GPUs by their index inside the node. */
   allocate(n: number, task: TaskRequest, gpus: readonly number[]): void {
     this.apply(n, task, gpus, -1);
@@ -94,6 +118,12 @@ export class GpuFleet {
       const next = this.gpuLeft[o + g]! + sign * task.gpuMilli;
       if (next < 0 || next > GPU_MILLI) throw new Error(`GPU ${g} of ${this.specs[n]?.name} over-committed`);
       this.gpuLeft[o + g] = next;
+      const total = this.gpuMemory[o + g]!;
+      if (Number.isFinite(total)) {
+        const memory =
+          this.gpuMemoryLeft[o + g]! + sign * gpuMemoryTaken(task.gpuMilli, task.gpuMemoryMib ?? 0, total);
+        this.gpuMemoryLeft[o + g] = Math.min(total, Math.max(0, memory));
+      }
     }
     this.cpuLeft[n] = this.cpuLeft[n]! + sign * task.cpuMilli;
     this.memLeft[n] = this.memLeft[n]! + sign * task.memoryMib;

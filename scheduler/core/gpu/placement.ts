@@ -246,7 +246,7 @@ export class GpuPlacer {
     let bestLeft = Infinity;
     for (let g = 0; g < fleet.gpuCount[n]!; g++) {
       const l = fleet.gpuLeft[o + g]!;
-      if (l < t.gpuMilli || l === bestLeft) continue;
+      if (l === bestLeft || !fleet.takes(n, g, t)) continue;
       const cost =
         frag.after(n, t.cpuMilli, l, l - t.gpuMilli, 0) +
         strandedAfter -
@@ -289,15 +289,14 @@ export class GpuPlacer {
     this.frag.refresh(n);
   }
 
-  /** GPU indexes inside node n: the evaluated GPU for a share, the first free ones for whole GPUs. */
+  /** GPU indexes inside node n: the evaluated GPU for a share, the first that can take it for whole GPUs. */
   gpusOn(n: number, task: PreparedTask, shareGpu: number): number[] {
     if (task.kind === TaskKind.Cpu) return [];
     if (task.kind === TaskKind.Share) return [shareGpu];
     const fleet = this.frag.fleet;
-    const o = fleet.gpuOffset[n]!;
     const out: number[] = [];
     for (let g = 0; g < fleet.gpuCount[n]! && out.length < task.task.gpuCount; g++) {
-      if (fleet.gpuLeft[o + g] === GPU_MILLI) out.push(g);
+      if (fleet.takes(n, g, task.task)) out.push(g);
     }
     return out;
   }

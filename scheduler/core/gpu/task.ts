@@ -9,6 +9,8 @@ export interface TaskRequest {
   readonly gpuCount: number;
   /** Per-GPU demand in milli: below 1000 only with gpuCount 1. */
   readonly gpuMilli: number;
+  /** Per-GPU memory asked, MiB; absent or 0: none (a whole GPU then brings all of its own). */
+  readonly gpuMemoryMib?: number;
   /** Acceptable GPU models; empty means any. */
   readonly gpuModels: readonly string[];
 }

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { GpuDevice } from '../../../contracts/index.ts';
 import type { TaskRequest } from '../gpu/index.ts';
 import { containerTask, fgdCosts, type FgdNode, type FgdPlacement, fgdPlace, fgdScores } from './fgd.ts';
-import type { GpuFree } from './fit.ts';
+import { fitPod, type GpuFree } from './fit.ts';
 import type { PodGpuRequest } from './request.ts';
 
 const MEMORY = 81920;
@@ -26,6 +26,9 @@ const asNode = (free: GpuFree[]): FgdNode => ({
     free.map((g) => [g.device.index, { core: 100 - g.core, memoryMiB: g.device.memoryMiB - g.memoryMiB }]),
   ),
 });
+/** What fitPod sees of a candidate with nothing assigned. */
+const freeOf = (n: FgdNode): GpuFree[] =>
+  n.gpus.map((d) => ({ device: d, core: 100, memoryMiB: d.memoryMiB }));
 /** A node's GPUs by free core (hundredths); memory free in proportion unless given. */
 const node = (cores: number[], memory: number[] = []): FgdNode =>
   asNode(
@@ -120,6 +123,22 @@ describe('fgd placement of vGPU pods', () => {
     const placed = fgdPlace([asNode(gpus)], pod([200]), wholes)[0];
     assert.deepEqual(gpusOf(placed), [2, 3]);
     assert.deepEqual(fgdPlace([asNode(gpus)], pod([400]), wholes), [{ ok: false }]);
+  });
+
+  it('whole GPUs must have the memory asked: a 40 GiB container never lands on idle 15 GiB GPUs', () => {
+    const t4s: FgdNode = { gpus: devices(4).map((d) => ({ ...d, model: 'T4', memoryMiB: 15_360 })) };
+    const a100: FgdNode = { gpus: devices(1) };
+    const big = pod([100, 40_960]);
+    assert.deepEqual(
+      fgdPlace([t4s, a100], big, wholes).map((p) => p.ok),
+      [false, true],
+    );
+    assert.deepEqual(fgdScores(fgdCosts([t4s, a100], big, wholes)), [0, 10]);
+    // The same verdict as the fit check: both ask the one rule.
+    assert.deepEqual(
+      [t4s, a100].map((n) => fitPod(freeOf(n), big, 'fgd').ok),
+      [false, true],
+    );
   });
 
   it('a node without usable GPUs does not take the pod and scores 0', () => {

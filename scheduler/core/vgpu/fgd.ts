@@ -27,6 +27,7 @@ import {
   type TaskRequest,
   type WorkloadModel,
 } from '../gpu/index.ts';
+import { gpuMemoryTaken, gpuTakes } from '../gpu/gpu-fit.ts';
 import { bestLinked, type GpuUse } from './fit.ts';
 import type { ContainerGpuRequest, PodGpuRequest } from './request.ts';
 import { acceptsGpuModel } from '../../../contracts/vgpu-pod.ts';
@@ -38,6 +39,7 @@ export function containerTask(c: ContainerGpuRequest, models: readonly string[])
     memoryMib: 0,
     gpuCount: c.gpus,
     gpuMilli: milliFromVgpuCore(c.core),
+    gpuMemoryMib: c.memoryMiB,
     gpuModels: models,
   };
 }
@@ -228,12 +230,17 @@ class Scratch {
     this.tasks = request.containers.map((c) => this.placer.prepare(containerTask(c, models)));
   }
 
-  /** Can the GPU at flat position i take container c: compute, memory and model (whole: wholly free)? */
+  /** Can the GPU at flat position i take container c: its model, then the shared rule (../gpu/gpu-fit.ts). */
   private fits(i: number, c: ContainerGpuRequest): boolean {
     const d = this.devices[i]!;
     if (!accepts(this.request.models, d.model)) return false;
-    if (c.core >= 100) return this.core[i] === 100 && this.memory[i] === d.memoryMiB;
-    return this.core[i]! >= c.core && this.memory[i]! >= Math.max(c.memoryMiB, 1);
+    return gpuTakes(
+      milliFromVgpuCore(this.core[i]!),
+      this.memory[i]!,
+      d.memoryMiB,
+      milliFromVgpuCore(c.core),
+      c.memoryMiB,
+    );
   }
 
   /**
@@ -288,7 +295,9 @@ class Scratch {
         const g = out.gpu;
         const d = this.devices[o + g]!;
         chosen = [g];
-        memory = [Math.min(c.memoryMiB || Math.floor((d.memoryMiB * c.core) / 100), this.memory[o + g]!)];
+        memory = [
+          Math.min(gpuMemoryTaken(task.task.gpuMilli, c.memoryMiB, d.memoryMiB), this.memory[o + g]!),
+        ];
       } else {
         // Whole GPUs: the core's cost does not depend on which free GPUs are taken, so the
         // best-linked set of the wholly free ones the pod accepts.

@@ -100,6 +100,26 @@ describe('fitPod', () => {
     assert.deepEqual(none, { ok: false, reason: 'needs 2 whole GPUs, 1 free' });
   });
 
+  it('gives a whole-GPU container only GPUs with at least the memory it asked, per GPU', () => {
+    // The case: 40 GiB (160 units of 256 MiB) asked; four idle 15 GiB T4s, one 80 GiB A100.
+    const t4s = gpus(4, 'T4').map((d) => ({ ...d, memoryMiB: 15_360 }));
+    const big = request([{ 'loadwise.io/vgpu-core': '100', 'loadwise.io/vgpu-memory': '160' }]);
+    assert.deepEqual(fitPod(free(t4s), big, 'binpack'), {
+      ok: false,
+      reason: 'needs 1 whole GPU with at least 40960 MiB each, 0 free (4 idle GPUs in all)',
+    });
+    const fit = fitPod(free(gpus(1)), big, 'binpack');
+    assert.ok(fit.ok);
+    assert.deepEqual(fit.containers.c0, [{ index: 0, core: 100, memoryMiB: 81920 }]);
+    // Two GPUs of 40 GiB each: a node with one 80 GiB and one 15 GiB GPU cannot take it.
+    const mixed = [gpus(1)[0]!, { ...t4s[1]!, model: 'A100' }];
+    const two = request([{ 'loadwise.io/vgpu-core': '200', 'loadwise.io/vgpu-memory': '160' }]);
+    assert.equal(fitPod(free(mixed), two, 'binpack').ok, false);
+    assert.equal(fitPod(free(gpus(2)), two, 'binpack').ok, true);
+    // Asking no memory, a whole GPU of any size will do.
+    assert.equal(fitPod(free(t4s), request([{ 'loadwise.io/vgpu-core': '100' }]), 'binpack').ok, true);
+  });
+
   it('honours the model constraint and health, and says why not', () => {
     const devices = [...gpus(1, 'T4'), { ...gpus(2, 'A100')[1]!, healthy: false }];
     assert.deepEqual(fitPod(free(devices), request([{ 'loadwise.io/vgpu-core': '10' }], 'A100'), 'binpack'), {

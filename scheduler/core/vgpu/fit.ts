@@ -3,8 +3,10 @@
 // the caller passes what is free; nothing is changed. `fgd` places with the fragmentation rule
 // (fgd.ts); here, where only the fit matters, it places as binpack does.
 import type { GpuDevice, GpuShare } from '../../../contracts/index.ts';
-import type { PodGpuRequest } from './request.ts';
+import type { ContainerGpuRequest, PodGpuRequest } from './request.ts';
 import { acceptsGpuModel } from '../../../contracts/vgpu-pod.ts';
+import { gpuMemoryTaken, gpuTakes } from '../gpu/gpu-fit.ts';
+import { milliFromVgpuCore } from '../gpu/units.ts';
 
 /** How vGPU pods are scored and their shares placed: see README (scheduler) and fgd.ts. */
 export type GpuPolicy = 'fgd' | 'binpack' | 'spread';
@@ -69,6 +71,25 @@ export function bestLinked<T extends { device: GpuDevice }>(free: T[], k: number
   return best;
 }
 
+/** Can the GPU take one GPU's part of the container: the shared rule (../gpu/gpu-fit.ts). */
+export function takes(g: GpuFree, c: ContainerGpuRequest): boolean {
+  return gpuTakes(
+    milliFromVgpuCore(g.core),
+    g.memoryMiB,
+    g.device.memoryMiB,
+    milliFromVgpuCore(c.core),
+    c.memoryMiB,
+  );
+}
+
+/** Why too few GPUs can take a whole-GPU container; names the memory when that is what is missing. */
+function wholeMisfit(usable: readonly GpuFree[], c: ContainerGpuRequest, fitting: number): string {
+  const want = `${c.gpus} whole GPU${c.gpus > 1 ? 's' : ''}`;
+  const idle = usable.filter((g) => g.core === 100 && g.memoryMiB === g.device.memoryMiB).length;
+  if (idle === fitting) return `needs ${want}, ${fitting} free`;
+  return `needs ${want} with at least ${c.memoryMiB} MiB each, ${fitting} free (${idle} idle GPU${idle === 1 ? '' : 's'} in all)`;
+}
+
 export function fitPod(gpus: readonly GpuFree[], request: PodGpuRequest, policy: GpuPolicy): GpuFit {
   if (gpus.length === 0) return { ok: false, reason: 'node has no GPU inventory' };
   // Copies, because placing one container changes what the next one finds; the caller's stay as they are.
@@ -86,14 +107,10 @@ export function fitPod(gpus: readonly GpuFree[], request: PodGpuRequest, policy:
   }
   const containers: Record<string, GpuShare[]> = {};
   for (const c of request.containers) {
+    const fits = usable.filter((g) => takes(g, c));
     if (c.core === 100) {
-      const free = usable.filter((g) => g.core === 100 && g.memoryMiB === g.device.memoryMiB);
-      if (free.length < c.gpus)
-        return {
-          ok: false,
-          reason: `needs ${c.gpus} whole GPU${c.gpus > 1 ? 's' : ''}, ${free.length} free`,
-        };
-      const chosen = bestLinked(free, c.gpus);
+      if (fits.length < c.gpus) return { ok: false, reason: wholeMisfit(usable, c, fits.length) };
+      const chosen = bestLinked(fits, c.gpus);
       containers[c.container] = chosen.map((g) => ({
         index: g.device.index,
         core: 100,
@@ -106,7 +123,6 @@ export function fitPod(gpus: readonly GpuFree[], request: PodGpuRequest, policy:
       continue;
     }
     const memory = c.memoryMiB;
-    const fits = usable.filter((g) => g.core >= c.core && g.memoryMiB >= Math.max(memory, 1));
     if (fits.length === 0) {
       const most = Math.max(...usable.map((g) => g.core));
       return {
@@ -119,12 +135,13 @@ export function fitPod(gpus: readonly GpuFree[], request: PodGpuRequest, policy:
       (a, b) => (policy === 'spread' ? b.core - a.core : a.core - b.core) || a.device.index - b.device.index,
     );
     const g = fits[0]!;
-    const memoryMiB = memory || Math.floor((g.device.memoryMiB * c.core) / 100);
-    containers[c.container] = [
-      { index: g.device.index, core: c.core, memoryMiB: Math.min(memoryMiB, g.memoryMiB) },
-    ];
+    const taken = Math.min(
+      gpuMemoryTaken(milliFromVgpuCore(c.core), memory, g.device.memoryMiB),
+      g.memoryMiB,
+    );
+    containers[c.container] = [{ index: g.device.index, core: c.core, memoryMiB: taken }];
     g.core -= c.core;
-    g.memoryMiB -= Math.min(memoryMiB, g.memoryMiB);
+    g.memoryMiB -= taken;
   }
   const total = usable.length * 100;
   const left = usable.reduce((sum, g) => sum + g.core, 0);

@@ -296,6 +296,74 @@ describe('API-server double', () => {
     await w2.ended;
   });
 
+  test('core/v1 Events: created in the namespace of the involved object, refused elsewhere with a 422', async () => {
+    await core.createNamespace({ body: { metadata: { name: 'ev' } } });
+    const involvedObject = { kind: 'Pod', apiVersion: 'v1', namespace: 'ev', name: 'p', uid: 'u1' };
+    const created = await core.createNamespacedEvent({
+      namespace: 'ev',
+      body: {
+        metadata: { name: 'p.1' },
+        involvedObject,
+        reason: 'Testing',
+        message: 'hello',
+        type: 'Warning',
+        source: { component: 'test' },
+      },
+    });
+    assert.equal(created.involvedObject.uid, 'u1');
+    const listed = await core.listNamespacedEvent({ namespace: 'ev' });
+    assert.deepEqual(
+      listed.items.map((e) => e.reason),
+      ['Testing'],
+    );
+    const wrongNs = await apiError(
+      core.createNamespacedEvent({
+        namespace: 'default',
+        body: { metadata: { name: 'p.2' }, involvedObject, reason: 'Testing' },
+      }),
+    );
+    assert.equal(wrongNs.code, 422);
+    assert.match(
+      wrongNs.body.message!,
+      /involvedObject.namespace: Invalid value: "ev": does not match event.namespace/,
+    );
+    const newStyle = await apiError(
+      core.createNamespacedEvent({
+        namespace: 'ev',
+        body: {
+          metadata: { name: 'p.3' },
+          involvedObject,
+          eventTime: new Date() as never,
+          reason: 'Testing',
+        },
+      }),
+    );
+    assert.equal(newStyle.code, 422);
+    assert.match(newStyle.body.message!, /reportingController: Required value/);
+  });
+
+  test('a delete with a UID precondition that does not match is a 409 and deletes nothing', async () => {
+    const pod = await core.createNamespacedPod({
+      namespace: 'default',
+      body: { metadata: { name: 'pre' }, spec: { containers: [{ name: 'c', image: 'i' }] } },
+    });
+    const stale = await apiError(
+      core.deleteNamespacedPod({
+        namespace: 'default',
+        name: 'pre',
+        body: { preconditions: { uid: 'other' } },
+      }),
+    );
+    assert.equal(stale.code, 409);
+    assert.match(stale.body.message!, /Precondition failed: UID in precondition: other/);
+    await core.deleteNamespacedPod({
+      namespace: 'default',
+      name: 'pre',
+      body: { preconditions: { uid: pod.metadata!.uid! } },
+    });
+    assert.equal((await apiError(core.readNamespacedPod({ namespace: 'default', name: 'pre' }))).code, 404);
+  });
+
   test('leases and endpointslices', async () => {
     const coord = kc.makeApiClient(CoordinationV1Api);
     const lease = await coord.createNamespacedLease({

@@ -367,7 +367,9 @@ export class ApiServerDouble {
       }
       if (route.error) throw route.error;
       const type = route.type!;
-      const body = ['POST', 'PUT', 'PATCH'].includes(req.method ?? '') ? await readBody(req) : undefined;
+      const body = ['POST', 'PUT', 'PATCH', 'DELETE'].includes(req.method ?? '')
+        ? await readBody(req)
+        : undefined;
       switch (route.verb) {
         case 'list': {
           const list = this.list(type, route.namespace, url.searchParams);
@@ -410,7 +412,7 @@ export class ApiServerDouble {
           );
           return;
         case 'delete':
-          this.send(res, 200, this.delete(type, route.namespace, route.name));
+          this.send(res, 200, this.delete(type, route.namespace, route.name, body));
           return;
       }
     } catch (err: unknown) {
@@ -768,8 +770,26 @@ export class ApiServerDouble {
     return structuredClone(stored);
   }
 
-  private delete(type: ResourceType, namespace: string, name: string): JsonObject {
+  private delete(type: ResourceType, namespace: string, name: string, body?: Buffer): JsonObject {
     const current = this.mustFind(type, namespace, name);
+    // DeleteOptions.preconditions: the delete applies only to the object the caller means.
+    const options = body && body.length > 0 ? parseJson(body) : undefined;
+    const pre = isObject(options) && isObject(options.preconditions) ? options.preconditions : undefined;
+    const meta = metadataOf(current);
+    for (const [field, label] of [
+      ['uid', 'UID'],
+      ['resourceVersion', 'ResourceVersion'],
+    ] as const) {
+      const want = pre?.[field];
+      if (typeof want === 'string' && want !== str(meta[field])) {
+        throw new HttpError(
+          409,
+          'Conflict',
+          `Operation cannot be fulfilled on ${resourceId(type)} "${name}": Precondition failed: ${label} in precondition: ${want}, ${label} in object meta: ${str(meta[field])}`,
+          { name, group: type.group, kind: type.plural },
+        );
+      }
+    }
     this.remove(type, current);
     if (type.plural === 'namespaces') {
       for (const other of ['pods', 'leases', 'endpointslices', 'events']) {
@@ -925,6 +945,7 @@ export class ApiServerDouble {
         }
       }
     }
+    if (type.plural === 'events') causes.push(...eventCauses(object));
     if (type.plural === 'leases' && isObject(object.spec)) {
       const d = object.spec.leaseDurationSeconds;
       if (d !== undefined && d !== null && !(typeof d === 'number' && Number.isInteger(d) && d > 0)) {
@@ -1099,4 +1120,37 @@ function parseJson(body: Buffer): Json {
       `the body of the request could not be decoded: ${(err as Error).message}`,
     );
   }
+}
+
+/**
+ * kube-apiserver's checks of a core/v1 Event on create (ValidateEventCreate, legacy API): the
+ * involved object's namespace must be the Event's; an Event with eventTime (the new style) also
+ * needs reportingController, reportingInstance, action and reason, within their length limits.
+ */
+function eventCauses(event: JsonObject): string[] {
+  const causes: string[] = [];
+  const namespace = str(metadataOf(event).namespace);
+  const involved = isObject(event.involvedObject) ? event.involvedObject : {};
+  const involvedNs = str(involved.namespace);
+  const mismatch = `involvedObject.namespace: Invalid value: "${involvedNs}": does not match event.namespace`;
+  const newStyle = typeof event.eventTime === 'string' && event.eventTime !== '';
+  if (!newStyle) {
+    if (involvedNs === '' ? namespace !== '' && namespace !== 'default' : namespace !== involvedNs)
+      causes.push(mismatch);
+    return causes;
+  }
+  if (involvedNs === '' && namespace !== 'default' && namespace !== 'kube-system') causes.push(mismatch);
+  const limits: [string, number][] = [
+    ['reportingController', 316],
+    ['reportingInstance', 128],
+    ['action', 128],
+    ['reason', 128],
+  ];
+  for (const [field, max] of limits) {
+    const v = str(event[field]);
+    if (v === '') causes.push(`${field}: Required value`);
+    else if (v.length > max) causes.push(`${field}: Too long: may not be longer than ${max}`);
+  }
+  if (str(event.message).length > 1024) causes.push('message: Too long: may not be longer than 1024');
+  return causes;
 }
