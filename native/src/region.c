@@ -71,13 +71,13 @@ static void init_region(lw_region *r) {
 }
 
 lw_region *lw_region_open(const char *path, char *err, size_t errlen) {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    /* Owner-only and never through a symlink: another user in the container cannot rewrite the
+     * accounting, and nobody can point it at a file of their choosing. */
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot open the shared region %s: %s", path, strerror(errno));
         return NULL;
     }
-    /* Every process of the container may create it; make the mode independent of the umask. */
-    (void)fchmod(fd, 0666);
     /* flock serialises first-time initialisation between processes that start together. */
     if (flock(fd, LOCK_EX) != 0) {
         snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
@@ -90,7 +90,14 @@ lw_region *lw_region_open(const char *path, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
         goto out;
     }
+    /* One someone else made (another user, or writable by others) may have been shaped to lie. */
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0077) != 0) {
+        snprintf(err, errlen, "the shared region %s is not a private file of this user (uid %u, mode %04o)", path,
+                 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        goto out;
+    }
     int fresh = st.st_size == 0;
+    if (fresh) (void)fchmod(fd, 0600); /* whatever the umask left */
     if (fresh && ftruncate(fd, (off_t)sizeof(lw_region)) != 0) {
         snprintf(err, errlen, "cannot size %s: %s", path, strerror(errno));
         goto out;
