@@ -239,6 +239,11 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   }
 
   /** Allocations held now (a copy), for tests, metrics and the GPU inventory. */
+  /** A pod on this node by UID, as the watch has it (the GPU watchdog names containers from it). */
+  pod(uid: string): V1Pod | undefined {
+    return this.pods.list().find((p) => p.metadata?.uid === uid);
+  }
+
   allocations(): ContainerAllocation[] {
     return [...this.ledger.values()].map((e) => structuredClone(e.allocation));
   }
