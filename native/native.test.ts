@@ -19,13 +19,13 @@ import {
   vgpuMemoryLimitEnv,
 } from '../contracts/vgpu-config.ts';
 import {
-  BUILD_DIR,
   buildNative,
   configDir,
   configPath,
   kill,
   MOUNT_DIR,
   mountedEnv,
+  NATIVE_DIR,
   type Outcome,
   programEnv,
   realDriverEnv,
@@ -478,7 +478,7 @@ describe('on a real GPU', () => {
   );
 
   it('builds into native/build, which git ignores', async () => {
-    const ignore = await readFile(join(BUILD_DIR, '..', '..', '.gitignore'), 'utf8');
+    const ignore = await readFile(join(NATIVE_DIR, '..', '.gitignore'), 'utf8');
     assert.match(ignore, /^\/native\/build\/$/m);
   });
 });
