@@ -11,7 +11,7 @@ import {
   type VgpuConfig,
   encodeVgpuConfig,
 } from '../../contracts/vgpu-config.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { removeOrphanTemps, writeFileAtomic } from './atomic-file.ts';
 
 // Pod UIDs are UUIDs and container names DNS labels: neither holds `_` or `.`, so
 // `<uid>_<container>` and `<uid>_<container>.run` are unambiguous, and anything else must not
@@ -56,6 +56,17 @@ export async function writeContainerFiles(
     durable: false,
     ensureDir: false,
   });
+}
+
+/** Removes the config temp files a crash left in the container directories under `root`. */
+export async function removeContainerTemps(root: string): Promise<number> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    if (name.includes(SEPARATOR) && !name.endsWith('.run'))
+      removed += removeOrphanTemps(join(root, name, VGPU_CONFIG_FILE)).length;
+  }
+  return removed;
 }
 
 /** The pod UIDs that have directories under `root`. */

@@ -20,13 +20,18 @@ import {
   VGPU_PLUGIN_SOCKETS,
   VGPU_RESOURCE_NAMES,
   type VgpuResourceKind,
-  parseVgpuDeviceId,
 } from '../../contracts/device-plugin.ts';
 import { DEFAULT_VGPU_MEMORY_UNIT_MIB, VGPU_CORE_PER_GPU } from '../../contracts/resources.ts';
 import { formatRfc3339 } from '../../contracts/time.ts';
 import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
 import { Checkpoint } from './checkpoint.ts';
-import { containerDirs, podsWithFiles, removePodFiles, writeContainerFiles } from './container-files.ts';
+import {
+  containerDirs,
+  podsWithFiles,
+  removeContainerTemps,
+  removePodFiles,
+  writeContainerFiles,
+} from './container-files.ts';
 import { type GpuSource, deviceList, listFingerprint } from './devices.ts';
 import { KubeletSocketWatcher, socketIdentity } from './kubelet-watch.ts';
 import {
@@ -47,6 +52,7 @@ import type {
   PreferredAllocationResponse,
 } from './proto.ts';
 import { preferredDevices } from './preferred.ts';
+import { checkAllocateRequest, checkPreferredRequest } from './request-check.ts';
 import { KubeletRegistrar } from './registrar.ts';
 import { GrpcError, ResourceServer } from './resource-server.ts';
 import { buildContainerResponse, configFor } from './response.ts';
@@ -171,6 +177,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     this.stopped = false;
     const log = this.config.logger;
     const loaded = await this.checkpoint.load();
+    await removeContainerTemps(this.config.configRoot);
     let rebuild = false;
     if (loaded.kind === 'ok') {
       for (const allocation of loaded.allocations) {
@@ -262,6 +269,11 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     return deviceList(this.config.gpus.gpus(), kind, this.memoryUnitMiB);
   }
 
+  /** The IDs a request may name: the units advertised now. */
+  private advertised(kind: VgpuResourceKind): Set<string> {
+    return new Set(this.devices(kind).map((d) => d.ID));
+  }
+
   // ---- devices ----------------------------------------------------------------------------------
 
   private refreshDevices(): void {
@@ -284,6 +296,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   // ---- preferred allocation --------------------------------------------------------------------
 
   private preferred(kind: VgpuResourceKind, req: PreferredAllocationRequest): PreferredAllocationResponse {
+    checkPreferredRequest(req, this.advertised(kind), VGPU_RESOURCE_NAMES[kind]);
     const pods = this.pods.list();
     const ledger = [...this.ledger.values()];
     const gpus = this.config.gpus.gpus();
@@ -306,20 +319,11 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private async allocateNow(kind: VgpuResourceKind, req: AllocateRequest): Promise<AllocateResponse> {
     if (this.stopped) throw new GrpcError(status.UNAVAILABLE, 'the device plugin is stopping');
     await this.waitReady();
+    checkAllocateRequest(req, this.advertised(kind), VGPU_RESOURCE_NAMES[kind]);
     const responses: ContainerAllocateResponse[] = [];
     const touched: LedgerEntry[] = [];
     for (const c of req.container_requests) {
       const ids = [...c.devices_ids].sort();
-      for (const id of ids) {
-        if (parseVgpuDeviceId(id)?.kind !== kind) {
-          throw new GrpcError(
-            status.INVALID_ARGUMENT,
-            `device ${JSON.stringify(id)} is not a ${VGPU_RESOURCE_NAMES[kind]} unit`,
-          );
-        }
-      }
-      if (ids.length === 0)
-        throw new GrpcError(status.INVALID_ARGUMENT, 'a container request without devices');
       const entry = await this.allocateContainer(kind, ids);
       touched.push(entry);
       const a = entry.allocation;
