@@ -284,20 +284,29 @@ describe('no or broken config', () => {
       lines[0]!,
       /vgpu\.config: line 2: core_limit must be 1\.\.100; GPU memory allocations are refused until it is fixed$/,
     );
-    assert.match(lines[1]!, /cuMemAlloc of 1 bytes refused: .*vgpu\.config: line 2: core_limit must be 1\.\.100$/);
+    assert.match(
+      lines[1]!,
+      /cuMemAlloc of 1 bytes refused: .*vgpu\.config: line 2: core_limit must be 1\.\.100$/,
+    );
   });
 
   it('ignores a malformed env override next to a config file, whose limits hold', async () => {
     const dir = await configDir(config(GiB));
     const out = await memory('limit', GiB, dir, { [VGPU_CORE_LIMIT_ENV]: '30%' });
     ok(out);
-    assert.match(out.stderr, /LOADWISE_VGPU_CORE_LIMIT="30%" is not a percent 1\.\.100; ignored, the config's 100% holds/);
+    assert.match(
+      out.stderr,
+      /LOADWISE_VGPU_CORE_LIMIT="30%" is not a percent 1\.\.100; ignored, the config's 100% holds/,
+    );
   });
 
   it('passes through a malformed env override where there is no config file, with one clear line', async () => {
     const bad = await memory('passthrough', GiB, await configDir(), { [VGPU_CORE_LIMIT_ENV]: '30%' });
     ok(bad);
-    assert.match(bad.stderr, /LOADWISE_VGPU_CORE_LIMIT="30%" is not a percent 1\.\.100; GPU limits are NOT enforced/);
+    assert.match(
+      bad.stderr,
+      /LOADWISE_VGPU_CORE_LIMIT="30%" is not a percent 1\.\.100; GPU limits are NOT enforced/,
+    );
     const bare = await memory('passthrough', GiB, await configDir(), { [VGPU_CORE_LIMIT_ENV]: '30' });
     ok(bare);
     assert.match(bare.stderr, /LOADWISE_VGPU_CORE_LIMIT is set but no device limit is/);
@@ -318,6 +327,12 @@ describe('a process in the container cannot lift its share', () => {
     if (text !== null) await writeFile(configPath(MOUNT_DIR), text);
   }
 
+  /** Mounts the grant every attack starts from: 1 GiB and 30 % of GPU 0. */
+  async function mountGranted(): Promise<void> {
+    await mount(null);
+    await writeFile(configPath(MOUNT_DIR), granted());
+  }
+
   const granted = () => config(GiB, { coreLimitPercent: 30, sharedRegionPath: join(runDir, 'vgpu.shm') });
 
   async function attempt(scenario: string, bytes: number, env: Record<string, string> = {}) {
@@ -329,8 +344,7 @@ describe('a process in the container cannot lift its share', () => {
   });
 
   it(`${vgpuMemoryLimitEnv(0)}=17179869184 cannot raise the mounted 1 GiB; a lower value applies`, async () => {
-    await mount(null);
-    await writeFile(configPath(MOUNT_DIR), granted());
+    await mountGranted();
     const lifted = await attempt('try', 2 * GiB, { [vgpuMemoryLimitEnv(0)]: String(16 * GiB) });
     assert.equal(lifted.code, 3, lifted.stdout + lifted.stderr);
     assert.match(
@@ -344,15 +358,20 @@ describe('a process in the container cannot lift its share', () => {
     // A device the config does not list cannot be added.
     const added = await attempt('describe', 0, { [vgpuMemoryLimitEnv(1)]: String(GiB) });
     assert.doesNotMatch(added.stdout, /device\.1\./);
-    assert.match(added.stderr, /LOADWISE_VGPU_MEMORY_LIMIT_1 is set but the config lists no device 1; ignored/);
+    assert.match(
+      added.stderr,
+      /LOADWISE_VGPU_MEMORY_LIMIT_1 is set but the config lists no device 1; ignored/,
+    );
   });
 
   it(`${VGPU_CORE_LIMIT_ENV}=abc does not turn enforcement off, and no value raises the core limit`, async () => {
-    await mount(null);
-    await writeFile(configPath(MOUNT_DIR), granted());
+    await mountGranted();
     const abc = await attempt('try', 2 * GiB, { [VGPU_CORE_LIMIT_ENV]: 'abc' });
     assert.equal(abc.code, 3, abc.stdout + abc.stderr);
-    assert.match(abc.stderr, /LOADWISE_VGPU_CORE_LIMIT="abc" is not a percent 1\.\.100; ignored, the config's 30% holds/);
+    assert.match(
+      abc.stderr,
+      /LOADWISE_VGPU_CORE_LIMIT="abc" is not a percent 1\.\.100; ignored, the config's 30% holds/,
+    );
     assert.doesNotMatch(abc.stderr, /NOT enforced/);
     const raised = await attempt('describe', 0, { [VGPU_CORE_LIMIT_ENV]: '100' });
     assert.match(raised.stdout, /^core_limit=30$/m);
@@ -362,18 +381,23 @@ describe('a process in the container cannot lift its share', () => {
   });
 
   it(`${VGPU_CONFIG_DIR_ENV}=/nonexistent (or a generous config elsewhere) does not move the config`, async () => {
-    await mount(null);
-    await writeFile(configPath(MOUNT_DIR), granted());
+    await mountGranted();
     const away = await attempt('try', 2 * GiB, { [VGPU_CONFIG_DIR_ENV]: '/nonexistent' });
     assert.equal(away.code, 3, away.stdout + away.stderr);
-    assert.match(away.stderr, /LOADWISE_VGPU_CONFIG_DIR="\/nonexistent" ignored: the config mounted at .* is the authority/);
+    assert.match(
+      away.stderr,
+      /LOADWISE_VGPU_CONFIG_DIR="\/nonexistent" ignored: the config mounted at .* is the authority/,
+    );
     const generous = await configDir(config(64 * GiB));
     const elsewhere = await attempt('try', 2 * GiB, { [VGPU_CONFIG_DIR_ENV]: generous });
     assert.equal(elsewhere.code, 3, elsewhere.stdout + elsewhere.stderr);
   });
 
   for (const [name, text] of [
-    ['an out-of-range value', 'version=1\ncore_limit=500\ncore_mode=hard\ndevice.0.memory_limit=1073741824\n'],
+    [
+      'an out-of-range value',
+      'version=1\ncore_limit=500\ncore_mode=hard\ndevice.0.memory_limit=1073741824\n',
+    ],
     ['a truncated file', 'version=1\ncore_limit=30\ncore_mo'],
     ['binary garbage', '\u0000\u00ff\u0001garbage'],
     ['an empty file', ''],
@@ -393,12 +417,14 @@ describe('a process in the container cannot lift its share', () => {
     await mount(null);
     const out = await attempt('try', 1);
     assert.equal(out.code, 3, out.stdout + out.stderr);
-    assert.match(out.stderr, /vgpu\.config is missing from the directory the device plugin mounts; GPU memory allocations are refused/);
+    assert.match(
+      out.stderr,
+      /vgpu\.config is missing from the directory the device plugin mounts; GPU memory allocations are refused/,
+    );
   });
 
   it('creates the shared region private to its user and trusts no other', async () => {
-    await mount(null);
-    await writeFile(configPath(MOUNT_DIR), granted());
+    await mountGranted();
     const region = join(runDir, 'vgpu.shm');
     ok(await attempt('limit', GiB));
     assert.equal((await stat(region)).mode & 0o777, 0o600);
@@ -407,7 +433,10 @@ describe('a process in the container cannot lift its share', () => {
     await chmod(region, 0o666);
     const shared = await attempt('try', 1);
     assert.equal(shared.code, 3, shared.stdout + shared.stderr);
-    assert.match(shared.stderr, /the shared region .*vgpu\.shm is not a private file of this user \(uid \d+, mode 0666\)/);
+    assert.match(
+      shared.stderr,
+      /the shared region .*vgpu\.shm is not a private file of this user \(uid \d+, mode 0666\)/,
+    );
 
     // Nor a symlink to a file of the attacker's choosing.
     await rm(region);

@@ -131,7 +131,11 @@ async function startGpuWatchdog(
   });
   watchdog.start(settings.intervalMs);
   logger.info(
-    { enforce: settings.enforce, contextAllowanceMiB: settings.contextAllowanceMiB, intervalMs: settings.intervalMs },
+    {
+      enforce: settings.enforce,
+      contextAllowanceMiB: settings.contextAllowanceMiB,
+      intervalMs: settings.intervalMs,
+    },
     'GPU memory watchdog started',
   );
   return watchdog;

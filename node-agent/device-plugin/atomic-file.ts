@@ -7,7 +7,16 @@
 // round trips cost more than the work itself (measured: 2.3 ms async vs 1.2 ms sync for a durable
 // 50 KB write, worse under load). The event loop is held for about a millisecond.
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -34,7 +43,10 @@ export function removeOrphanTemps(path: string): string[] {
     return [];
   }
   const orphans = names.filter(
-    (n) => n.startsWith(prefix) && n.endsWith(TEMP_SUFFIX) && /^[0-9a-f]{8}$/.test(n.slice(prefix.length, -TEMP_SUFFIX.length)),
+    (n) =>
+      n.startsWith(prefix) &&
+      n.endsWith(TEMP_SUFFIX) &&
+      /^[0-9a-f]{8}$/.test(n.slice(prefix.length, -TEMP_SUFFIX.length)),
   );
   for (const name of orphans) rmSync(join(dir, name), { force: true });
   return orphans;

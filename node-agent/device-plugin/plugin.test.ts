@@ -164,8 +164,14 @@ describe('vGPU device plugin against a test kubelet', () => {
       [['x'.repeat(100_000)], /^a device ID of 100000 characters \(at most 63\): "x{63}\.\.\."$/],
       [[advertised[0]!, advertised[0]!], /^device ".*-core-0" is listed twice$/],
       [[`${gpuUuid(0)}-core-100`], /is not a loadwise\.io\/vgpu-core unit this plugin advertises$/],
-      [[rig.kubelet.plugin(MEMORY)!.devices[0]!.ID], /is not a loadwise\.io\/vgpu-core unit this plugin advertises$/],
-      [[...advertised, `${gpuUuid(0)}-core-400`], /^401 loadwise\.io\/vgpu-core device IDs; this plugin advertises 400$/],
+      [
+        [rig.kubelet.plugin(MEMORY)!.devices[0]!.ID],
+        /is not a loadwise\.io\/vgpu-core unit this plugin advertises$/,
+      ],
+      [
+        [...advertised, `${gpuUuid(0)}-core-400`],
+        /^401 loadwise\.io\/vgpu-core device IDs; this plugin advertises 400$/,
+      ],
       [[], /^a container request without devices$/],
     ];
     for (const [ids, message] of cases) {
@@ -179,24 +185,38 @@ describe('vGPU device plugin against a test kubelet', () => {
     assert.equal(plugin.allocations().filter((a) => a.deviceIds.core?.includes(advertised[0]!)).length, 0);
     const preferred = (request: ContainerPreferredAllocationRequest) =>
       new Promise<void>((resolve, reject) => {
-        rig.kubelet.plugin(CORE)!.client.GetPreferredAllocation(
-          { container_requests: [request] },
-          { deadline: Date.now() + 5000 },
-          (err) => (err ? reject(new AllocateError(err.code, err.details)) : resolve()),
-        );
+        rig.kubelet
+          .plugin(CORE)!
+          .client.GetPreferredAllocation(
+            { container_requests: [request] },
+            { deadline: Date.now() + 5000 },
+            (err) => (err ? reject(new AllocateError(err.code, err.details)) : resolve()),
+          );
       });
     await assertRejected(
-      preferred({ available_deviceIDs: advertised.slice(0, 4), must_include_deviceIDs: [], allocation_size: 2 ** 31 - 1 }),
+      preferred({
+        available_deviceIDs: advertised.slice(0, 4),
+        must_include_deviceIDs: [],
+        allocation_size: 2 ** 31 - 1,
+      }),
       status.INVALID_ARGUMENT,
       /^allocation size 2147483647 must be 1\.\.4/,
     );
     await assertRejected(
-      preferred({ available_deviceIDs: ['y'.repeat(100_000)], must_include_deviceIDs: [], allocation_size: 1 }),
+      preferred({
+        available_deviceIDs: ['y'.repeat(100_000)],
+        must_include_deviceIDs: [],
+        allocation_size: 1,
+      }),
       status.INVALID_ARGUMENT,
       /^a device ID of 100000 characters/,
     );
     await assertRejected(
-      preferred({ available_deviceIDs: advertised.slice(0, 2), must_include_deviceIDs: [advertised[5]!], allocation_size: 1 }),
+      preferred({
+        available_deviceIDs: advertised.slice(0, 2),
+        must_include_deviceIDs: [advertised[5]!],
+        allocation_size: 1,
+      }),
       status.INVALID_ARGUMENT,
       /^must-include device .* is not among the available ones$/,
     );
@@ -350,9 +370,12 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
     // `.<name>.<8 hex>.tmp` beside it.
     const checkpointTemp = join(rig.checkpointDir, `.${CHECKPOINT_FILE}.0badc0de.tmp`);
     await writeFile(checkpointTemp, '{"version":1,"check');
-    const before = JSON.parse(await readFile(join(rig.checkpointDir, CHECKPOINT_FILE), 'utf8')) as { body: string };
-    const allocations = (JSON.parse(before.body) as { allocations: Array<{ podUID: string; container: string }> })
-      .allocations;
+    const before = JSON.parse(await readFile(join(rig.checkpointDir, CHECKPOINT_FILE), 'utf8')) as {
+      body: string;
+    };
+    const allocations = (
+      JSON.parse(before.body) as { allocations: Array<{ podUID: string; container: string }> }
+    ).allocations;
     const held = allocations[0];
     assert.ok(held);
     const configDir = join(rig.configRoot, `${held.podUID}_${held.container}`);

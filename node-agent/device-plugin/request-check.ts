@@ -30,7 +30,12 @@ function checkContainerCount(count: number): void {
  * Checks a list of device IDs against the advertised ones; `seen` carries IDs across the lists of
  * one call, so one unit cannot go to two containers either.
  */
-function checkIds(ids: readonly string[], advertised: ReadonlySet<string>, resource: string, seen: Set<string>): void {
+function checkIds(
+  ids: readonly string[],
+  advertised: ReadonlySet<string>,
+  resource: string,
+  seen: Set<string>,
+): void {
   if (ids.length > advertised.size) {
     throw invalid(`${ids.length} ${resource} device IDs; this plugin advertises ${advertised.size}`);
   }
@@ -38,7 +43,8 @@ function checkIds(ids: readonly string[], advertised: ReadonlySet<string>, resou
     if (id.length > MAX_DEVICE_ID_LENGTH) {
       throw invalid(`a device ID of ${id.length} characters (at most ${MAX_DEVICE_ID_LENGTH}): ${clip(id)}`);
     }
-    if (!advertised.has(id)) throw invalid(`device ${clip(id)} is not a ${resource} unit this plugin advertises`);
+    if (!advertised.has(id))
+      throw invalid(`device ${clip(id)} is not a ${resource} unit this plugin advertises`);
     if (seen.has(id)) throw invalid(`device ${clip(id)} is listed twice`);
     seen.add(id);
   }
@@ -69,7 +75,8 @@ export function checkPreferredRequest(
     const available = new Set(c.available_deviceIDs);
     const must = new Set<string>();
     for (const id of c.must_include_deviceIDs) {
-      if (!available.has(id)) throw invalid(`must-include device ${clip(id)} is not among the available ones`);
+      if (!available.has(id))
+        throw invalid(`must-include device ${clip(id)} is not among the available ones`);
       if (must.has(id)) throw invalid(`device ${clip(id)} is listed twice`);
       must.add(id);
     }

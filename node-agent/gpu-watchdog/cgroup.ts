@@ -23,7 +23,9 @@ export interface ContainerRef {
 
 const UID = '[0-9a-fA-F]{8}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{4}[-_][0-9a-fA-F]{12}';
 // `pod<uid>` as a whole segment (cgroupfs) or the end of a systemd kubepods slice name.
-const POD_SEGMENT = new RegExp(`^(?:pod(${UID})|[A-Za-z0-9_.-]*kubepods[A-Za-z0-9_.-]*-pod(${UID})\\.slice)$`);
+const POD_SEGMENT = new RegExp(
+  `^(?:pod(${UID})|[A-Za-z0-9_.-]*kubepods[A-Za-z0-9_.-]*-pod(${UID})\\.slice)$`,
+);
 const CONTAINER_SEGMENT = /^(?:(?:cri-containerd|crio|docker)-([0-9a-f]{64})\.scope|([0-9a-f]{64}))$/;
 /** The most of a cgroup file read: real ones are a few hundred bytes, 13 lines at most on v1. */
 const MAX_BYTES = 16 * 1024;

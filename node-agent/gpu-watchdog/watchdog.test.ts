@@ -9,7 +9,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { CoreV1Api, type CoreV1Event, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type CoreV1Event, type V1ContainerStatus, type V1Pod } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { ManualClock } from '../../common/clock.ts';
 import { createLogger } from '../../common/log.ts';
@@ -33,16 +33,52 @@ const GPU1 = 'GPU-66666666-7777-8888-9999-000000000000';
 describe('cgroup paths to pod and container', () => {
   const systemdUid = POD_UID.replace(/-/g, '_');
   const cases: Array<[string, string, { podUID: string; containerID: string } | undefined]> = [
-    ['v2, systemd, containerd', `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${systemdUid}.slice/cri-containerd-${ID_A}.scope`, { podUID: POD_UID, containerID: ID_A }],
-    ['v2, systemd, cri-o, Guaranteed', `0::/kubepods.slice/kubepods-pod${systemdUid}.slice/crio-${ID_A}.scope`, { podUID: POD_UID, containerID: ID_A }],
-    ['v2, systemd, docker, BestEffort', `0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${systemdUid}.slice/docker-${ID_A}.scope`, { podUID: POD_UID, containerID: ID_A }],
-    ['v1, cgroupfs', `12:pids:/kubepods/burstable/pod${POD_UID}/${ID_A}\n11:memory:/kubepods/burstable/pod${POD_UID}/${ID_A}\n1:name=systemd:/kubepods/burstable/pod${POD_UID}/${ID_A}`, { podUID: POD_UID, containerID: ID_A }],
-    ['v1, cgroupfs, Guaranteed', `4:cpu,cpuacct:/kubepods/pod${POD_UID}/${ID_A}`, { podUID: POD_UID, containerID: ID_A }],
-    ['v1, systemd, containerd', `9:memory:/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${systemdUid}.slice/cri-containerd-${ID_A}.scope`, { podUID: POD_UID, containerID: ID_A }],
-    ['kind: slices under kubelet.slice', `0::/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod${systemdUid}.slice/cri-containerd-${ID_A}.scope`, { podUID: POD_UID, containerID: ID_A }],
-    ['a cgroup namespace: leading /..', `0::/../../kubepods-burstable-pod${systemdUid}.slice/cri-containerd-${ID_A}.scope`, { podUID: POD_UID, containerID: ID_A }],
+    [
+      'v2, systemd, containerd',
+      `0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${systemdUid}.slice/cri-containerd-${ID_A}.scope`,
+      { podUID: POD_UID, containerID: ID_A },
+    ],
+    [
+      'v2, systemd, cri-o, Guaranteed',
+      `0::/kubepods.slice/kubepods-pod${systemdUid}.slice/crio-${ID_A}.scope`,
+      { podUID: POD_UID, containerID: ID_A },
+    ],
+    [
+      'v2, systemd, docker, BestEffort',
+      `0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${systemdUid}.slice/docker-${ID_A}.scope`,
+      { podUID: POD_UID, containerID: ID_A },
+    ],
+    [
+      'v1, cgroupfs',
+      `12:pids:/kubepods/burstable/pod${POD_UID}/${ID_A}\n11:memory:/kubepods/burstable/pod${POD_UID}/${ID_A}\n1:name=systemd:/kubepods/burstable/pod${POD_UID}/${ID_A}`,
+      { podUID: POD_UID, containerID: ID_A },
+    ],
+    [
+      'v1, cgroupfs, Guaranteed',
+      `4:cpu,cpuacct:/kubepods/pod${POD_UID}/${ID_A}`,
+      { podUID: POD_UID, containerID: ID_A },
+    ],
+    [
+      'v1, systemd, containerd',
+      `9:memory:/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${systemdUid}.slice/cri-containerd-${ID_A}.scope`,
+      { podUID: POD_UID, containerID: ID_A },
+    ],
+    [
+      'kind: slices under kubelet.slice',
+      `0::/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod${systemdUid}.slice/cri-containerd-${ID_A}.scope`,
+      { podUID: POD_UID, containerID: ID_A },
+    ],
+    [
+      'a cgroup namespace: leading /..',
+      `0::/../../kubepods-burstable-pod${systemdUid}.slice/cri-containerd-${ID_A}.scope`,
+      { podUID: POD_UID, containerID: ID_A },
+    ],
     ['a host process', '0::/system.slice/sshd.service', undefined],
-    ['cri-o conmon is not the container', `0::/kubepods.slice/kubepods-pod${systemdUid}.slice/crio-conmon-${ID_A}.scope`, undefined],
+    [
+      'cri-o conmon is not the container',
+      `0::/kubepods.slice/kubepods-pod${systemdUid}.slice/crio-conmon-${ID_A}.scope`,
+      undefined,
+    ],
     ['a pod cgroup itself', `0::/kubepods.slice/kubepods-pod${systemdUid}.slice`, undefined],
     ['garbage', 'not a cgroup file\n::\n', undefined],
   ];
@@ -103,19 +139,29 @@ describe('GPU watchdog', () => {
     onPodLookup?.();
     return lookup(uid);
   };
+  const running = (name: string, id: string): V1ContainerStatus => ({
+    name,
+    containerID: `containerd://${id}`,
+    image: 'cuda',
+    imageID: 'cuda',
+    ready: true,
+    restartCount: 0,
+  });
   const lookup = (uid: string): V1Pod | undefined =>
     uid === POD_UID
       ? {
           metadata: { uid: POD_UID, name: 'trainer', namespace: cluster.namespace },
           status: {
-            containerStatuses: [
-              { name: 'main', containerID: `containerd://${ID_A}`, image: 'x', imageID: 'x', ready: true, restartCount: 0 },
-              { name: 'sidecar', containerID: `containerd://${ID_B}`, image: 'x', imageID: 'x', ready: true, restartCount: 0 },
-            ],
+            containerStatuses: [running('main', ID_A), running('sidecar', ID_B)],
           },
         }
       : uid === OTHER_UID
-        ? { metadata: { uid: OTHER_UID, name: 'other', namespace: cluster.namespace }, status: { containerStatuses: [{ name: 'x', containerID: `containerd://${ID_X}`, image: 'x', imageID: 'x', ready: true, restartCount: 0 }] } }
+        ? {
+            metadata: { uid: OTHER_UID, name: 'other', namespace: cluster.namespace },
+            status: {
+              containerStatuses: [running('x', ID_X)],
+            },
+          }
         : undefined;
 
   /** Puts a process into the fake /proc: its cgroup file says which container it is in. */
@@ -161,7 +207,8 @@ describe('GPU watchdog', () => {
 
   async function clearEvents(): Promise<void> {
     const core = cluster.kubeConfig('setup').makeApiClient(CoreV1Api);
-    for (const e of await events()) await core.deleteNamespacedEvent({ name: e.metadata!.name!, namespace: cluster.namespace });
+    for (const e of await events())
+      await core.deleteNamespacedEvent({ name: e.metadata!.name!, namespace: cluster.namespace });
   }
 
   before(async () => {
@@ -204,7 +251,10 @@ describe('GPU watchdog', () => {
     const { dog, registry } = watchdog('report');
     const result = await dog.check();
     assert.equal(result.uses.length, 1);
-    assert.deepEqual({ used: result.uses[0]!.usedMiB, limit: result.uses[0]!.limitMiB }, { used: 1536, limit: 1536 });
+    assert.deepEqual(
+      { used: result.uses[0]!.usedMiB, limit: result.uses[0]!.limitMiB },
+      { used: 1536, limit: 1536 },
+    );
     assert.equal(result.over.length, 0);
     assert.equal(await events().then((e) => e.length), 0);
     assert.doesNotMatch(await registry.metrics(), new RegExp(`^${GPU_WATCHDOG_METRICS.overShare}\\{`, 'm'));
@@ -221,14 +271,25 @@ describe('GPU watchdog', () => {
     const text = await registry.metrics();
     assert.match(
       text,
-      new RegExp(`^${GPU_WATCHDOG_METRICS.overShare}\\{node="gpu-node-1",namespace="${cluster.namespace}",pod="trainer",container="main",uuid="${GPU0}"\\} ${(4096 - 1024 - ALLOWANCE) * 1024 * 1024}$`, 'm'),
+      new RegExp(
+        `^${GPU_WATCHDOG_METRICS.overShare}\\{node="gpu-node-1",namespace="${cluster.namespace}",pod="trainer",container="main",uuid="${GPU0}"\\} ${(4096 - 1024 - ALLOWANCE) * 1024 * 1024}$`,
+        'm',
+      ),
     );
-    assert.match(text, new RegExp(`^${GPU_WATCHDOG_METRICS.violations}\\{node="gpu-node-1",action="reported"\\} 1$`, 'm'));
+    assert.match(
+      text,
+      new RegExp(`^${GPU_WATCHDOG_METRICS.violations}\\{node="gpu-node-1",action="reported"\\} 1$`, 'm'),
+    );
     const [event, ...more] = await events();
     assert.equal(more.length, 0);
     assert.equal(event!.type, 'Warning');
     assert.deepEqual(
-      { kind: event!.involvedObject.kind, name: event!.involvedObject.name, uid: event!.involvedObject.uid, fieldPath: event!.involvedObject.fieldPath },
+      {
+        kind: event!.involvedObject.kind,
+        name: event!.involvedObject.name,
+        uid: event!.involvedObject.uid,
+        fieldPath: event!.involvedObject.fieldPath,
+      },
       { kind: 'Pod', name: 'trainer', uid: POD_UID, fieldPath: 'spec.containers{main}' },
     );
     assert.equal(
@@ -246,13 +307,10 @@ describe('GPU watchdog', () => {
     ]);
     const { dog } = watchdog('report');
     const result = await dog.check();
-    assert.deepEqual(
-      result.over.map((u) => [u.container, u.gpuUuid, u.shareMiB]).sort(),
-      [
-        ['main', GPU1, 0],
-        ['sidecar', GPU0, 0],
-      ],
-    );
+    assert.deepEqual(result.over.map((u) => [u.container, u.gpuUuid, u.shareMiB]).sort(), [
+      ['main', GPU1, 0],
+      ['sidecar', GPU0, 0],
+    ]);
   });
 
   it("ignores host processes and pods the device plugin did not allocate, and survives nvidia-smi's failures", async () => {
@@ -268,7 +326,10 @@ describe('GPU watchdog', () => {
     assert.deepEqual((await dog.check()).uses, []);
     await writeFile(join(dir, 'fail'), '');
     assert.deepEqual(await dog.check(), { uses: [], over: [], killed: [] });
-    assert.match(await registry.metrics(), new RegExp(`^${GPU_WATCHDOG_METRICS.errors}\\{node="gpu-node-1",reason="nvidia-smi"\\} 1$`, 'm'));
+    assert.match(
+      await registry.metrics(),
+      new RegExp(`^${GPU_WATCHDOG_METRICS.errors}\\{node="gpu-node-1",reason="nvidia-smi"\\} 1$`, 'm'),
+    );
   });
 
   it('over 60 simulated minutes: one Event per 10 minutes while over, the gauge clears when back under, a new episode reports at once', async () => {
@@ -293,7 +354,10 @@ describe('GPU watchdog', () => {
     await gpuProcesses([[100, GPU0, 2048]]);
     await dog.check();
     assert.equal((await events()).length, 7);
-    assert.match(await registry.metrics(), new RegExp(`^${GPU_WATCHDOG_METRICS.violations}\\{node="gpu-node-1",action="reported"\\} 2$`, 'm'));
+    assert.match(
+      await registry.metrics(),
+      new RegExp(`^${GPU_WATCHDOG_METRICS.violations}\\{node="gpu-node-1",action="reported"\\} 2$`, 'm'),
+    );
   });
 
   describe('with --enforce-gpu-memory=kill', () => {
@@ -326,9 +390,15 @@ describe('GPU watchdog', () => {
       assert.equal(signal, 'SIGKILL');
       assert.equal(small.exitCode, null);
       assert.equal(small.signalCode, null);
-      assert.match(await registry.metrics(), new RegExp(`^${GPU_WATCHDOG_METRICS.violations}\\{node="gpu-node-1",action="killed"\\} 1$`, 'm'));
+      assert.match(
+        await registry.metrics(),
+        new RegExp(`^${GPU_WATCHDOG_METRICS.violations}\\{node="gpu-node-1",action="killed"\\} 1$`, 'm'),
+      );
       const [event] = await events();
-      assert.match(event!.message!, new RegExp(`; killed pid\\(s\\) ${big.pid} \\(--enforce-gpu-memory=kill\\)$`));
+      assert.match(
+        event!.message!,
+        new RegExp(`; killed pid\\(s\\) ${big.pid} \\(--enforce-gpu-memory=kill\\)$`),
+      );
     });
 
     it('does not kill a PID that now belongs to another container (reused since nvidia-smi printed it)', async () => {

@@ -112,24 +112,18 @@ export class GpuWatchdog {
       labelNames: ['node', 'namespace', 'pod', 'container', 'uuid'],
       registers,
     });
-    this.violations = new Counter({
-      name: GPU_WATCHDOG_METRICS.violations,
-      help: 'Containers that went over their GPU memory share (reported) and processes killed for it (killed)',
-      labelNames: ['node', 'action'],
-      registers,
-    });
-    this.errors = new Counter({
-      name: GPU_WATCHDOG_METRICS.errors,
-      help: 'GPU watchdog checks that could not run',
-      labelNames: ['node', 'reason'],
-      registers,
-    });
-    this.checks = new Counter({
-      name: GPU_WATCHDOG_METRICS.checks,
-      help: 'GPU watchdog checks run',
-      labelNames: ['node'],
-      registers,
-    });
+    const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+      new Counter<L>({ name, help, labelNames, registers });
+    this.violations = counter(
+      GPU_WATCHDOG_METRICS.violations,
+      'Containers that went over their GPU memory share (reported) and processes killed for it (killed)',
+      ['node', 'action'],
+    );
+    this.errors = counter(GPU_WATCHDOG_METRICS.errors, 'GPU watchdog checks that could not run', [
+      'node',
+      'reason',
+    ]);
+    this.checks = counter(GPU_WATCHDOG_METRICS.checks, 'GPU watchdog checks run', ['node']);
   }
 
   /** Checks every `intervalMs`, one check at a time (a slow nvidia-smi delays, never overlaps). */
@@ -170,7 +164,8 @@ export class GpuWatchdog {
       return { uses: [], over: [], killed: [] };
     }
     const { apps, problems } = parseComputeApps(output);
-    if (problems.length > 0) this.opts.logger.warn({ problems }, 'GPU watchdog: lines nvidia-smi printed that are not processes');
+    if (problems.length > 0)
+      this.opts.logger.warn({ problems }, 'GPU watchdog: lines nvidia-smi printed that are not processes');
     const uses = await this.measure(apps);
     const over = uses.filter((u) => u.usedMiB > u.limitMiB);
     const killed: number[] = [];
@@ -256,7 +251,10 @@ export class GpuWatchdog {
         killed.push(pid);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ESRCH') {
-          this.opts.logger.error({ pid, err: String(err) }, 'GPU watchdog: cannot kill a process over its share');
+          this.opts.logger.error(
+            { pid, err: String(err) },
+            'GPU watchdog: cannot kill a process over its share',
+          );
           continue;
         }
       }
@@ -279,7 +277,15 @@ export class GpuWatchdog {
         : '; reported only (--enforce-gpu-memory=report)';
     const message = `${what}${action}`;
     this.opts.logger.warn(
-      { namespace: use.namespace, pod: use.podName, container: use.container, uuid: use.gpuUuid, usedMiB: use.usedMiB, limitMiB: use.limitMiB, killed },
+      {
+        namespace: use.namespace,
+        pod: use.podName,
+        container: use.container,
+        uuid: use.gpuUuid,
+        usedMiB: use.usedMiB,
+        limitMiB: use.limitMiB,
+        killed,
+      },
       'GPU memory over share',
     );
     await this.opts.event({
