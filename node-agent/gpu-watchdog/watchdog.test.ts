@@ -358,6 +358,15 @@ describe('GPU watchdog', () => {
       await registry.metrics(),
       new RegExp(`^${GPU_WATCHDOG_METRICS.violations}\\{node="gpu-node-1",action="reported"\\} 2$`, 'm'),
     );
+    // Flapping over and under every check for 30 minutes: still one Event per 10 minutes.
+    await clearEvents();
+    clock.advance(10 * 60_000);
+    for (let check = 0; check < 180; check++) {
+      await gpuProcesses([[100, GPU0, check % 2 === 0 ? 4096 : 100]]);
+      await dog.check();
+      clock.advance(10_000);
+    }
+    assert.equal((await events()).length, 3, 'minutes 0, 10, 20 of the flapping');
   });
 
   describe('with --enforce-gpu-memory=kill', () => {

@@ -10,7 +10,8 @@
 // one of their containers without a share of that GPU has a share of 0.
 //
 // Over: a gauge while over, a counter per episode, a Warning Event on the pod when the episode
-// starts and again every `eventIntervalMs` while it lasts, and in `kill` mode SIGKILL to the
+// starts and again every `eventIntervalMs` while it lasts (never more often, even for a container
+// that flaps over and under), and in `kill` mode SIGKILL to the
 // container's processes on that GPU, largest first, until the rest fits. A PID is re-checked against
 // its cgroup right before the kill, so a PID reused by another process is not hit.
 import type { V1Pod } from '@kubernetes/client-node';
@@ -85,15 +86,17 @@ export interface CheckResult {
   killed: number[];
 }
 
-interface Episode {
-  lastEventMs: number;
-}
-
 export class GpuWatchdog {
   private readonly allowanceMiB: number;
   private readonly eventIntervalMs: number;
   private readonly kill: (pid: number) => void;
-  private readonly episodes = new Map<string, Episode>();
+  /** Containers (per GPU) over their share at the last check. */
+  private readonly over = new Set<string>();
+  /**
+   * When each container (per GPU) last got an Event. Kept past the episode: a container that
+   * flaps over and under its share every check must not turn into an Event every other check.
+   */
+  private readonly lastEventMs = new Map<string, number>();
   private readonly overShare: Gauge<'node' | 'namespace' | 'pod' | 'container' | 'uuid'>;
   private readonly violations: Counter<'node' | 'action'>;
   private readonly errors: Counter<'node' | 'reason'>;
@@ -175,22 +178,27 @@ export class GpuWatchdog {
       const key = keyOf(use);
       overKeys.add(key);
       this.overShare.set(labelsOf(node, use), (use.usedMiB - use.limitMiB) * MiB);
-      const episode = this.episodes.get(key);
       const pids = this.opts.enforce === 'kill' ? await this.enforce(use) : [];
       killed.push(...pids);
-      if (!episode) this.violations.inc({ node, action: 'reported' });
+      if (!this.over.has(key)) this.violations.inc({ node, action: 'reported' });
       if (pids.length > 0) this.violations.inc({ node, action: 'killed' }, pids.length);
-      if (!episode || pids.length > 0 || now - episode.lastEventMs >= this.eventIntervalMs) {
-        this.episodes.set(key, { lastEventMs: now });
+      const last = this.lastEventMs.get(key);
+      // A kill is always told; otherwise at most one Event per interval.
+      if (pids.length > 0 || last === undefined || now - last >= this.eventIntervalMs) {
+        this.lastEventMs.set(key, now);
         await this.report(use, pids);
       }
     }
     // Back under (or gone): the episode ends and the gauge goes away.
-    for (const key of [...this.episodes.keys()]) {
+    for (const key of this.over) {
       if (overKeys.has(key)) continue;
-      this.episodes.delete(key);
       const [namespace, pod, container, uuid] = JSON.parse(key) as string[];
       this.overShare.remove({ node, namespace, pod, container, uuid });
+    }
+    this.over.clear();
+    for (const key of overKeys) this.over.add(key);
+    for (const [key, at] of this.lastEventMs) {
+      if (now - at >= this.eventIntervalMs) this.lastEventMs.delete(key);
     }
     return { uses, over, killed };
   }
