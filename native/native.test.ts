@@ -233,6 +233,19 @@ describe('shared accounting across the container', () => {
     }
   });
 
+  it('notices a process zeroing the recorded use in the shared region, restores it, and still refuses', async () => {
+    const dir = await configDir(config(GiB));
+    const out = await memory('tamper', GiB, dir, {
+      TAMPER_REGION: join(dir, VGPU_SHARED_REGION_FILE),
+    });
+    ok(out);
+    assert.match(
+      out.stderr,
+      /the shared region was changed behind this process's back \(slot 0: .*\); restored from this process's own record/,
+    );
+    assert.equal(out.stderr.match(/changed behind/g)?.length, 1, 'said once');
+  });
+
   it('gives a forked child its own share of the same limit and reclaims it after exit', async () => {
     const dir = await configDir(config(GiB));
     ok(await memory('fork', GiB, dir));

@@ -122,6 +122,7 @@ static void reset_after_fork(void) {
     pthread_mutex_init(&slot_mutex, NULL);
     my_slot = -1;
     lw_allocs_reset();
+    lw_region_after_fork();
     lw_throttle_after_fork();
 }
 
