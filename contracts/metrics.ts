@@ -21,6 +21,21 @@ export const AGENT_METRICS = {
   sampleDuration: `${METRIC_PREFIX}agent_sample_duration_seconds`,
 } as const;
 
+/**
+ * The agent's GPU memory watchdog (node-agent/gpu-watchdog/): what containers really use, measured
+ * from the host, against their vGPU share.
+ */
+export const GPU_WATCHDOG_METRICS = {
+  /** Bytes a container uses on a GPU beyond its share plus the context allowance; present only while over. Labels `node`, `namespace`, `pod`, `container`, `uuid`. */
+  overShare: `${METRIC_PREFIX}gpu_container_memory_over_share_bytes`,
+  /** Times a container went over its share (`action="reported"`) and processes killed for it (`action="killed"`). Labels `node`, `action`. */
+  violations: `${METRIC_PREFIX}gpu_share_violations_total`,
+  /** Checks that could not run; labels `node`, `reason` (`nvidia-smi`). */
+  errors: `${METRIC_PREFIX}gpu_watchdog_errors_total`,
+  /** Checks run; label `node`. */
+  checks: `${METRIC_PREFIX}gpu_watchdog_checks_total`,
+} as const;
+
 /** Per-GPU gauges on the agent's /metrics; labels `node`, `gpu` (index), `uuid`, `model`. */
 export const GPU_METRICS = {
   /** GPUs the agent reports (label `node` only). */

@@ -1,5 +1,5 @@
 // Builds native/ and runs its programs against the fake driver: shared by the tests and the bench.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -10,8 +10,20 @@ import { promisify } from 'node:util';
 import { VGPU_CONFIG_DIR_ENV, VGPU_CONFIG_FILE } from '../contracts/vgpu-config.ts';
 
 export const NATIVE_DIR = fileURLToPath(new URL('.', import.meta.url));
-export const BUILD_DIR = join(NATIVE_DIR, 'build');
+/**
+ * Set (to 1) by sanitize.test.ts when it runs the native tests again against the build under
+ * AddressSanitizer and UndefinedBehaviorSanitizer (`make -C native sanitize`, in build/sanitize).
+ */
+export const SANITIZE_ENV = 'LOADWISE_NATIVE_SANITIZE';
+export const SANITIZED = process.env[SANITIZE_ENV] === '1';
+export const BUILD_DIR = join(NATIVE_DIR, SANITIZED ? 'build/sanitize' : 'build');
 export const LIBRARY = join(BUILD_DIR, 'libvcuda-control.so');
+/**
+ * The same library built with its mount point (the directory the device plugin mounts, whose
+ * config no environment variable can move) at MOUNT_DIR, so a test can play the device plugin.
+ */
+export const MOUNTED_LIBRARY = join(BUILD_DIR, 'mounted', 'libvcuda-control.so');
+export const MOUNT_DIR = join(BUILD_DIR, 'mount', 'vgpu');
 
 const run = promisify(execFile);
 
@@ -21,10 +33,10 @@ const run = promisify(execFile);
  * outputs (or one running a program the other is relinking) would break each other.
  */
 export async function buildNative(): Promise<void> {
-  const make = ['make', '-C', NATIVE_DIR, '-j2', 'all'];
+  const make = ['make', '-C', NATIVE_DIR, '-j2', SANITIZED ? 'sanitize' : 'all'];
   const lock = join(tmpdir(), 'loadwise-native-build.lock');
   const [command, ...args] = (await onPath('flock')) ? ['flock', lock, ...make] : make;
-  await run(command!, args, { timeout: 120_000, maxBuffer: 16 << 20 });
+  await run(command!, args, { timeout: SANITIZED ? 300_000 : 120_000, maxBuffer: 16 << 20 });
 }
 
 async function onPath(program: string): Promise<boolean> {
@@ -82,10 +94,36 @@ export function programEnv(dir: string | undefined, extra: Record<string, string
       env[key] = value;
   }
   env.LD_LIBRARY_PATH = BUILD_DIR;
-  env.LD_PRELOAD = LIBRARY;
+  env.LD_PRELOAD = preload(LIBRARY);
   // No directory given: point at one that does not exist, so a host's real config cannot leak in.
   env[VGPU_CONFIG_DIR_ENV] = dir ?? join(BUILD_DIR, 'no-such-config-dir');
+  if (SANITIZED) Object.assign(env, SANITIZER_OPTIONS);
   return { ...env, ...extra };
+}
+
+/**
+ * programEnv with the library whose config is the one "mounted" at MOUNT_DIR: what a process in a
+ * container the device plugin set up gets. `extra` is what the container adds to its environment.
+ */
+export function mountedEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = programEnv(undefined);
+  delete env[VGPU_CONFIG_DIR_ENV];
+  env.LD_PRELOAD = preload(MOUNTED_LIBRARY);
+  return { ...env, ...extra };
+}
+
+// A sanitized library in a program that is not: the sanitizer runtime must come first.
+const SANITIZER_RUNTIME = SANITIZED
+  ? execFileSync('gcc', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).trim()
+  : '';
+const SANITIZER_OPTIONS = {
+  // exitcode 86: a report is never mistaken for a scenario's own exit code.
+  ASAN_OPTIONS: 'halt_on_error=1:exitcode=86:detect_leaks=1:abort_on_error=0',
+  UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1:exitcode=86',
+};
+
+function preload(library: string): string {
+  return SANITIZED ? `${SANITIZER_RUNTIME} ${library}` : library;
 }
 
 export interface Outcome {

@@ -5,24 +5,27 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import {
   decodeVgpuConfig,
   encodeVgpuConfig,
+  VGPU_CONFIG_DIR_ENV,
   VGPU_CORE_LIMIT_ENV,
   VGPU_SHARED_REGION_FILE,
   type VgpuConfig,
   vgpuMemoryLimitEnv,
 } from '../contracts/vgpu-config.ts';
 import {
-  BUILD_DIR,
   buildNative,
   configDir,
   configPath,
   kill,
+  MOUNT_DIR,
+  mountedEnv,
+  NATIVE_DIR,
   type Outcome,
   programEnv,
   realDriverEnv,
@@ -230,6 +233,19 @@ describe('shared accounting across the container', () => {
     }
   });
 
+  it('notices a process zeroing the recorded use in the shared region, restores it, and still refuses', async () => {
+    const dir = await configDir(config(GiB));
+    const out = await memory('tamper', GiB, dir, {
+      TAMPER_REGION: join(dir, VGPU_SHARED_REGION_FILE),
+    });
+    ok(out);
+    assert.match(
+      out.stderr,
+      /the shared region was changed behind this process's back \(slot 0: .*\); restored from this process's own record/,
+    );
+    assert.equal(out.stderr.match(/changed behind/g)?.length, 1, 'said once');
+  });
+
   it('gives a forked child its own share of the same limit and reclaims it after exit', async () => {
     const dir = await configDir(config(GiB));
     ok(await memory('fork', GiB, dir));
@@ -271,28 +287,178 @@ describe('no or broken config', () => {
     assert.equal(described.stdout, 'enabled=0\n');
   });
 
-  it('passes through a broken config file with one clear stderr line', async () => {
+  it('fails closed on a broken config file: every allocation refused, saying why', async () => {
     const dir = await configDir('version=1\ncore_limit=500\ncore_mode=hard\ndevice.0.memory_limit=1\n');
-    const out = await memory('passthrough', GiB, dir);
-    ok(out);
-    assert.equal(out.stderr.trim().split('\n').length, 1, out.stderr);
+    const out = await memory('try', 1, dir);
+    assert.equal(out.code, 3, out.stdout + out.stderr);
+    const lines = out.stderr.trim().split('\n');
+    assert.equal(lines.length, 2, out.stderr);
     assert.match(
-      out.stderr,
-      /vgpu\.config: line 2: core_limit must be 1\.\.100; GPU limits are NOT enforced/,
+      lines[0]!,
+      /vgpu\.config: line 2: core_limit must be 1\.\.100; GPU memory allocations are refused until it is fixed$/,
+    );
+    assert.match(
+      lines[1]!,
+      /cuMemAlloc of 1 bytes refused: .*vgpu\.config: line 2: core_limit must be 1\.\.100$/,
     );
   });
 
-  it('passes through a malformed env override with one clear stderr line', async () => {
+  it('ignores a malformed env override next to a config file, whose limits hold', async () => {
     const dir = await configDir(config(GiB));
-    const out = await memory('passthrough', GiB, dir, { [VGPU_CORE_LIMIT_ENV]: '30%' });
+    const out = await memory('limit', GiB, dir, { [VGPU_CORE_LIMIT_ENV]: '30%' });
     ok(out);
     assert.match(
       out.stderr,
+      /LOADWISE_VGPU_CORE_LIMIT="30%" is not a percent 1\.\.100; ignored, the config's 100% holds/,
+    );
+  });
+
+  it('passes through a malformed env override where there is no config file, with one clear line', async () => {
+    const bad = await memory('passthrough', GiB, await configDir(), { [VGPU_CORE_LIMIT_ENV]: '30%' });
+    ok(bad);
+    assert.match(
+      bad.stderr,
       /LOADWISE_VGPU_CORE_LIMIT="30%" is not a percent 1\.\.100; GPU limits are NOT enforced/,
     );
     const bare = await memory('passthrough', GiB, await configDir(), { [VGPU_CORE_LIMIT_ENV]: '30' });
     ok(bare);
     assert.match(bare.stderr, /LOADWISE_VGPU_CORE_LIMIT is set but no device limit is/);
+  });
+});
+
+// The attacks of issue 13 ("the environment lifts the GPU share"), each performed by a process in
+// a container the device plugin set up: its config mounted (here: MOUNT_DIR, the mount point the
+// library under test was built with), its shared region in a run directory of its own.
+describe('a process in the container cannot lift its share', () => {
+  let runDir = '';
+
+  /** Plays the device plugin: mounts `text` as vgpu.config (null: the directory without a file). */
+  async function mount(text: string | null): Promise<void> {
+    await rm(MOUNT_DIR, { recursive: true, force: true });
+    await mkdir(MOUNT_DIR, { recursive: true });
+    runDir = await configDir();
+    if (text !== null) await writeFile(configPath(MOUNT_DIR), text);
+  }
+
+  /** Mounts the grant every attack starts from: 1 GiB and 30 % of GPU 0. */
+  async function mountGranted(): Promise<void> {
+    await mount(null);
+    await writeFile(configPath(MOUNT_DIR), granted());
+  }
+
+  const granted = () => config(GiB, { coreLimitPercent: 30, sharedRegionPath: join(runDir, 'vgpu.shm') });
+
+  async function attempt(scenario: string, bytes: number, env: Record<string, string> = {}) {
+    return runProgram('t_memory', [scenario, String(bytes)], mountedEnv(env));
+  }
+
+  after(async () => {
+    await rm(MOUNT_DIR, { recursive: true, force: true });
+  });
+
+  it(`${vgpuMemoryLimitEnv(0)}=17179869184 cannot raise the mounted 1 GiB; a lower value applies`, async () => {
+    await mountGranted();
+    const lifted = await attempt('try', 2 * GiB, { [vgpuMemoryLimitEnv(0)]: String(16 * GiB) });
+    assert.equal(lifted.code, 3, lifted.stdout + lifted.stderr);
+    assert.match(
+      lifted.stderr,
+      /LOADWISE_VGPU_MEMORY_LIMIT_0=17179869184 would raise the config's 1073741824 bytes; ignored \(the environment may only lower a limit\)/,
+    );
+    ok(await attempt('limit', GiB, { [vgpuMemoryLimitEnv(0)]: String(16 * GiB) }));
+    // Lowering is the user's own business and is honoured, silently.
+    const lowered = await attempt('limit', 512 * MiB, { [vgpuMemoryLimitEnv(0)]: String(512 * MiB) });
+    ok(lowered);
+    // A device the config does not list cannot be added.
+    const added = await attempt('describe', 0, { [vgpuMemoryLimitEnv(1)]: String(GiB) });
+    assert.doesNotMatch(added.stdout, /device\.1\./);
+    assert.match(
+      added.stderr,
+      /LOADWISE_VGPU_MEMORY_LIMIT_1 is set but the config lists no device 1; ignored/,
+    );
+  });
+
+  it(`${VGPU_CORE_LIMIT_ENV}=abc does not turn enforcement off, and no value raises the core limit`, async () => {
+    await mountGranted();
+    const abc = await attempt('try', 2 * GiB, { [VGPU_CORE_LIMIT_ENV]: 'abc' });
+    assert.equal(abc.code, 3, abc.stdout + abc.stderr);
+    assert.match(
+      abc.stderr,
+      /LOADWISE_VGPU_CORE_LIMIT="abc" is not a percent 1\.\.100; ignored, the config's 30% holds/,
+    );
+    assert.doesNotMatch(abc.stderr, /NOT enforced/);
+    const raised = await attempt('describe', 0, { [VGPU_CORE_LIMIT_ENV]: '100' });
+    assert.match(raised.stdout, /^core_limit=30$/m);
+    assert.match(raised.stderr, /LOADWISE_VGPU_CORE_LIMIT=100 would raise the config's 30%; ignored/);
+    const lowered = await attempt('describe', 0, { [VGPU_CORE_LIMIT_ENV]: '10' });
+    assert.match(lowered.stdout, /^core_limit=10$/m);
+  });
+
+  it(`${VGPU_CONFIG_DIR_ENV}=/nonexistent (or a generous config elsewhere) does not move the config`, async () => {
+    await mountGranted();
+    const away = await attempt('try', 2 * GiB, { [VGPU_CONFIG_DIR_ENV]: '/nonexistent' });
+    assert.equal(away.code, 3, away.stdout + away.stderr);
+    assert.match(
+      away.stderr,
+      /LOADWISE_VGPU_CONFIG_DIR="\/nonexistent" ignored: the config mounted at .* is the authority/,
+    );
+    const generous = await configDir(config(64 * GiB));
+    const elsewhere = await attempt('try', 2 * GiB, { [VGPU_CONFIG_DIR_ENV]: generous });
+    assert.equal(elsewhere.code, 3, elsewhere.stdout + elsewhere.stderr);
+  });
+
+  for (const [name, text] of [
+    [
+      'an out-of-range value',
+      'version=1\ncore_limit=500\ncore_mode=hard\ndevice.0.memory_limit=1073741824\n',
+    ],
+    ['a truncated file', 'version=1\ncore_limit=30\ncore_mo'],
+    ['binary garbage', '\u0000\u00ff\u0001garbage'],
+    ['an empty file', ''],
+  ] as const) {
+    it(`a corrupt mounted config (${name}) fails closed: allocations refused with the reason`, async () => {
+      await mount(text);
+      const out = await attempt('try', 1);
+      assert.equal(out.code, 3, out.stdout + out.stderr);
+      assert.match(out.stderr, /vgpu\.config: .*; GPU memory allocations are refused until it is fixed/);
+      assert.match(out.stderr, /cuMemAlloc of 1 bytes refused: /);
+      const described = await attempt('describe', 0);
+      assert.match(described.stdout, /^enabled=1\nclosed=/);
+    });
+  }
+
+  it('a mounted directory without its config fails closed', async () => {
+    await mount(null);
+    const out = await attempt('try', 1);
+    assert.equal(out.code, 3, out.stdout + out.stderr);
+    assert.match(
+      out.stderr,
+      /vgpu\.config is missing from the directory the device plugin mounts; GPU memory allocations are refused/,
+    );
+  });
+
+  it('creates the shared region private to its user and trusts no other', async () => {
+    await mountGranted();
+    const region = join(runDir, 'vgpu.shm');
+    ok(await attempt('limit', GiB));
+    assert.equal((await stat(region)).mode & 0o777, 0o600);
+
+    // A region someone made writable by every user could have been rewritten: not trusted.
+    await chmod(region, 0o666);
+    const shared = await attempt('try', 1);
+    assert.equal(shared.code, 3, shared.stdout + shared.stderr);
+    assert.match(
+      shared.stderr,
+      /the shared region .*vgpu\.shm is not a private file of this user \(uid \d+, mode 0666\)/,
+    );
+
+    // Nor a symlink to a file of the attacker's choosing.
+    await rm(region);
+    const decoy = join(runDir, 'decoy');
+    await writeFile(decoy, '');
+    await symlink(decoy, region);
+    const linked = await attempt('try', 1);
+    assert.equal(linked.code, 3, linked.stdout + linked.stderr);
+    assert.match(linked.stderr, /cannot open the shared region .*vgpu\.shm: /);
   });
 });
 
@@ -354,7 +520,7 @@ describe('on a real GPU', () => {
   );
 
   it('builds into native/build, which git ignores', async () => {
-    const ignore = await readFile(join(BUILD_DIR, '..', '..', '.gitignore'), 'utf8');
+    const ignore = await readFile(join(NATIVE_DIR, '..', '.gitignore'), 'utf8');
     assert.match(ignore, /^\/native\/build\/$/m);
   });
 });

@@ -5,6 +5,8 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/log.ts';
 import type { DevicePlugin } from './device-plugin/plugin.ts';
+import type { EnforceMode, GpuWatchdog } from './gpu-watchdog/watchdog.ts';
+import { defaultRunner } from './gpu/nvidia-smi-provider.ts';
 import { NodeAgent } from './agent.ts';
 import { chooseGpuProvider } from './gpu/choose.ts';
 import { allocatedPerGpu, InventorySource } from './gpu/inventory-source.ts';
@@ -22,6 +24,14 @@ export interface DevicePluginSettings {
   kubeConfig: () => KubeConfig | Promise<KubeConfig>;
 }
 
+/** The outside GPU memory watchdog (gpu-watchdog/watchdog.ts); it runs where nvidia-smi and the device plugin do. */
+export interface GpuWatchdogSettings {
+  /** off, report (metric + Event), kill (also SIGKILL the processes over the share). */
+  enforce: EnforceMode;
+  contextAllowanceMiB: number;
+  intervalMs: number;
+}
+
 export interface NodeAgentAppOptions {
   nodeName: string;
   procPath: string;
@@ -29,6 +39,8 @@ export interface NodeAgentAppOptions {
   gpuProvider: GpuProviderChoice;
   gpuInventory?: string;
   devicePlugin: DevicePluginSettings;
+  /** Absent: off (the local mode's simulated GPUs have no processes to watch). */
+  gpuWatchdog?: GpuWatchdogSettings;
   clock: Clock;
   logger: Logger;
 }
@@ -53,6 +65,7 @@ export async function startNodeAgent(opts: NodeAgentAppOptions): Promise<NodeAge
   const { logger } = opts;
   // The device plugin's ledger is what the GPUs report as allocated (simulated GPUs follow it too).
   let plugin: DevicePlugin | undefined;
+  let kubeConfig: KubeConfig | undefined;
   const allocations = () =>
     plugin ? allocatedPerGpu(plugin.allocations()) : new Map<number, { core: number; memoryMiB: number }>();
   let gpu: GpuProvider | undefined;
@@ -86,27 +99,69 @@ export async function startNodeAgent(opts: NodeAgentAppOptions): Promise<NodeAge
       );
     }
     try {
-      plugin = await startDevicePlugin(opts, inventory);
+      const started = await startDevicePlugin(opts, inventory);
+      plugin = started?.plugin;
+      kubeConfig = started?.kubeConfig;
     } catch (err) {
       await agent.stop();
       throw err;
     }
   }
+  const watchdog =
+    plugin && kubeConfig && gpu?.name === 'nvidia-smi'
+      ? await startGpuWatchdog(opts, plugin, kubeConfig, agent)
+      : undefined;
   return {
     agent,
     gpu,
     plugin,
     listen: (host, port) => agent.listen(host, port),
     stop: async () => {
-      await Promise.all([agent.stop(), plugin?.stop()]);
+      await Promise.all([agent.stop(), plugin?.stop(), watchdog?.stop()]);
     },
   };
+}
+
+async function startGpuWatchdog(
+  opts: NodeAgentAppOptions,
+  plugin: DevicePlugin,
+  kubeConfig: KubeConfig,
+  agent: NodeAgent,
+): Promise<GpuWatchdog | undefined> {
+  const settings = opts.gpuWatchdog;
+  if (!settings || settings.enforce === 'off') return undefined;
+  const { GpuWatchdog } = await import('./gpu-watchdog/watchdog.ts');
+  const { kubernetesEventSink } = await import('./gpu-watchdog/events.ts');
+  const logger = opts.logger.child({ part: 'gpu-watchdog' });
+  const watchdog = new GpuWatchdog({
+    nodeName: opts.nodeName,
+    procPath: opts.procPath,
+    exec: defaultRunner(),
+    allocations: () => plugin.allocations(),
+    pod: (uid) => plugin.pod(uid),
+    event: kubernetesEventSink(kubeConfig, opts.nodeName, opts.clock, logger),
+    enforce: settings.enforce,
+    contextAllowanceMiB: settings.contextAllowanceMiB,
+    clock: opts.clock,
+    logger,
+    registry: agent.metrics.registry,
+  });
+  watchdog.start(settings.intervalMs);
+  logger.info(
+    {
+      enforce: settings.enforce,
+      contextAllowanceMiB: settings.contextAllowanceMiB,
+      intervalMs: settings.intervalMs,
+    },
+    'GPU memory watchdog started',
+  );
+  return watchdog;
 }
 
 async function startDevicePlugin(
   opts: NodeAgentAppOptions,
   inventory: InventorySource,
-): Promise<DevicePlugin | undefined> {
+): Promise<{ plugin: DevicePlugin; kubeConfig: KubeConfig } | undefined> {
   const settings = opts.devicePlugin;
   let kubeConfig: KubeConfig;
   try {
@@ -140,5 +195,5 @@ async function startDevicePlugin(
   } catch (err) {
     throw new Error(`cannot start the device plugin: ${(err as Error).message}`);
   }
-  return plugin;
+  return { plugin, kubeConfig };
 }

@@ -33,6 +33,9 @@ describe('loadwise-agent command', () => {
       '--sample-interval',
       '--node-name',
       '--log-level',
+      '--enforce-gpu-memory',
+      '--gpu-context-allowance',
+      '--gpu-watchdog-interval',
       '--help',
     ]) {
       assert.match(r.stdout, new RegExp(flag));
@@ -55,6 +58,14 @@ describe('loadwise-agent command', () => {
     const r2 = spawnSync(cmd2, argv2, { encoding: 'utf8' });
     assert.equal(r2.status, 1);
     assert.match(r2.stderr, /Allowed choices are auto, nvidia-smi, simulated, none/);
+    const [cmd3, argv3] = node(['--enforce-gpu-memory', 'terminate']);
+    const r3 = spawnSync(cmd3, argv3, { encoding: 'utf8' });
+    assert.equal(r3.status, 1);
+    assert.match(r3.stderr, /Allowed choices are off, report, kill/);
+    const [cmd4, argv4] = node(['--gpu-watchdog-interval', '100ms']);
+    const r4 = spawnSync(cmd4, argv4, { encoding: 'utf8' });
+    assert.equal(r4.status, 1);
+    assert.match(r4.stderr, /--gpu-watchdog-interval.*must be between 1s and 10m, got "100ms"/);
   });
 
   it('serves real figures from --proc-path, names the node from NODE_NAME, and exits 0 on SIGTERM within 2 s', async () => {

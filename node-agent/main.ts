@@ -20,6 +20,12 @@ import {
 } from '../contracts/index.ts';
 import { DEFAULT_DEVICE_PLUGIN_DIR } from '../contracts/device-plugin.ts';
 import { type NodeAgentApp, startNodeAgent } from './app.ts';
+import {
+  DEFAULT_CONTEXT_ALLOWANCE_MIB,
+  DEFAULT_WATCHDOG_INTERVAL_MS,
+  ENFORCE_MODES,
+  type EnforceMode,
+} from './gpu-watchdog/watchdog.ts';
 import { GPU_PROVIDERS, type GpuProviderChoice } from './gpu/provider.ts';
 
 const MIN_INTERVAL_MS = 100;
@@ -31,6 +37,13 @@ function parseInterval(text: string): number {
     // Above a minute the 1-minute window would hold at most one sample; below 100 ms /proc reads dominate.
     throw new InvalidArgumentError(`must be between 100ms and 1m, got "${text}"`);
   }
+  return ms;
+}
+
+function parseWatchdogInterval(text: string): number {
+  const ms = parsePositiveDuration(text);
+  // Each check runs nvidia-smi, which takes tens of milliseconds and wakes the driver.
+  if (ms < 1_000 || ms > 600_000) throw new InvalidArgumentError(`must be between 1s and 10m, got "${text}"`);
   return ms;
 }
 
@@ -114,6 +127,29 @@ const program = new Command()
       'kubeconfig for the device plugin; default: in-cluster, then ~/.kube/config',
     ),
   )
+  .addOption(
+    new Option(
+      '--enforce-gpu-memory <mode>',
+      "the outside GPU memory watchdog (with nvidia-smi and the device plugin): compares each vGPU container's real " +
+        'GPU memory (nvidia-smi --query-compute-apps) with its share; report: a metric and a Warning Event on the ' +
+        'pod; kill: also SIGKILL its processes, largest first, until it fits (needs hostPID); off',
+    )
+      .choices(ENFORCE_MODES)
+      .default('report'),
+  )
+  .addOption(
+    new Option(
+      '--gpu-context-allowance <MiB>',
+      "GPU memory per process the watchdog allows on top of a container's share, for the CUDA context the vGPU library does not count",
+    )
+      .default(DEFAULT_CONTEXT_ALLOWANCE_MIB)
+      .argParser(parsePositiveInt),
+  )
+  .addOption(
+    new Option('--gpu-watchdog-interval <duration>', 'time between GPU watchdog checks, Go-style; 1s..10m')
+      .default(DEFAULT_WATCHDOG_INTERVAL_MS, '10s')
+      .argParser(parseWatchdogInterval),
+  )
   .addOption(logLevelOption())
   .showHelpAfterError('(run with --help for usage)');
 
@@ -133,6 +169,9 @@ const opts = program.opts<{
   vgpuMemoryUnit: number;
   devRoot: string;
   kubeconfig?: string;
+  enforceGpuMemory: EnforceMode;
+  gpuContextAllowance: number;
+  gpuWatchdogInterval: number;
   logLevel: string;
 }>();
 
@@ -164,6 +203,11 @@ try {
       // node without GPUs never needs it.
       kubeConfig: async () =>
         (await import('../common/kubeconfig.ts')).loadKubeConfig(opts.kubeconfig).kubeConfig,
+    },
+    gpuWatchdog: {
+      enforce: opts.enforceGpuMemory,
+      contextAllowanceMiB: opts.gpuContextAllowance,
+      intervalMs: opts.gpuWatchdogInterval,
     },
     clock: systemClock,
     logger,

@@ -10,7 +10,11 @@
 #define LW_MAX_CONFIG_BYTES 65536
 #define LW_CONFIG_FILE "vgpu.config"
 #define LW_REGION_FILE "vgpu.shm"
+/* The directory the device plugin mounts: fixed at build time (make CONFIG_DIR=...), never taken
+ * from the container's environment while it exists. */
+#ifndef LW_DEFAULT_CONFIG_DIR
 #define LW_DEFAULT_CONFIG_DIR "/etc/loadwise/vgpu"
+#endif
 #define LW_CONFIG_DIR_ENV "LOADWISE_VGPU_CONFIG_DIR"
 #define LW_CORE_LIMIT_ENV "LOADWISE_VGPU_CORE_LIMIT"
 #define LW_MEMORY_LIMIT_ENV_PREFIX "LOADWISE_VGPU_MEMORY_LIMIT_"

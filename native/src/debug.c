@@ -22,6 +22,10 @@ int loadwise_vgpu_describe(char *buf, size_t len) {
         PUT("enabled=0\n");
         return (int)n;
     }
+    if (lw_state.closed) {
+        PUT("enabled=1\nclosed=%s\n", lw_state.closed_why);
+        return (int)n;
+    }
     const lw_config *c = &lw_state.cfg;
     PUT("enabled=1\ncore_limit=%d\ncore_mode=%s\n", c->core_limit, c->soft ? "soft" : "hard");
     if (c->shared_region[0] != '\0') PUT("shared_region=%s\n", c->shared_region);
@@ -41,6 +45,6 @@ int loadwise_vgpu_describe(char *buf, size_t len) {
 }
 
 int loadwise_vgpu_test_hold_lock(void) {
-    if (!lw_init()) return -1;
+    if (!lw_init() || lw_state.region == NULL) return -1;
     return lw_region_lock(lw_state.region);
 }

@@ -13,6 +13,10 @@
 enum { NOT_CHARGED = 0, CHARGED = 1, REFUSED = -1 };
 
 static int charge(int dev, uint64_t bytes, const char *what) {
+    if (lw_state.closed) {
+        lw_log("%s of %llu bytes refused: %s", what, (unsigned long long)bytes, lw_state.closed_why);
+        return REFUSED;
+    }
     if (dev < 0) return NOT_CHARGED;
     int slot = lw_my_slot();
     if (slot < 0) return NOT_CHARGED;

@@ -14,7 +14,7 @@ const lw_hook lw_hooks[LW_HOOK_COUNT] = {
 #undef LW_ENTRY
 };
 
-void *lw_hook_for_name(const char *name) {
+LW_NOT_SANITIZED void *lw_hook_for_name(const char *name) {
     if (!((name[0] == 'c' && name[1] == 'u') || strncmp(name, "nvml", 4) == 0)) return NULL;
     for (int i = 0; i < LW_HOOK_COUNT; i++)
         if (strcmp(lw_hooks[i].name, name) == 0) return lw_hooks[i].hook;
@@ -33,7 +33,7 @@ static int defined_by_loaded_library(const char *name, int nvml) {
     return found;
 }
 
-__attribute__((visibility("default"))) void *dlsym(void *handle, const char *name) {
+__attribute__((visibility("default"))) LW_NOT_SANITIZED void *dlsym(void *handle, const char *name) {
     /* glibc declares `name` non-null; a NULL here crashes with or without us. */
     void *hook = lw_hook_for_name(name);
     if (hook != NULL) {

@@ -18,13 +18,13 @@ typedef void *(*dlsym_fn)(void *, const char *);
 static dlsym_fn real_dlsym_fn;
 static pthread_once_t dlsym_once = PTHREAD_ONCE_INIT;
 
-static void find_real_dlsym(void) {
+LW_NOT_SANITIZED static void find_real_dlsym(void) {
     static const char *const versions[] = {"GLIBC_2.34", "GLIBC_2.2.5", "GLIBC_2.17", NULL};
     for (int i = 0; versions[i] != NULL && real_dlsym_fn == NULL; i++)
         real_dlsym_fn = (dlsym_fn)dlvsym(RTLD_NEXT, "dlsym", versions[i]);
 }
 
-void *lw_real_dlsym(void *handle, const char *name) {
+LW_NOT_SANITIZED void *lw_real_dlsym(void *handle, const char *name) {
     pthread_once(&dlsym_once, find_real_dlsym);
     return real_dlsym_fn ? real_dlsym_fn(handle, name) : NULL;
 }

@@ -2,6 +2,10 @@
 #ifndef LOADWISE_REAL_H
 #define LOADWISE_REAL_H
 
+/* For code on the dlsym path: the sanitizer runtimes call dlsym while they initialise, before the
+ * shadow memory instrumented code checks exists (make sanitize), so that path is not instrumented. */
+#define LW_NOT_SANITIZED __attribute__((no_sanitize("address", "undefined")))
+
 #include "hooks.h"
 
 /* libc's dlsym, not ours. */

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "region.h"
 
+#include "log.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -71,13 +73,13 @@ static void init_region(lw_region *r) {
 }
 
 lw_region *lw_region_open(const char *path, char *err, size_t errlen) {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    /* Owner-only and never through a symlink: another user in the container cannot rewrite the
+     * accounting, and nobody can point it at a file of their choosing. */
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot open the shared region %s: %s", path, strerror(errno));
         return NULL;
     }
-    /* Every process of the container may create it; make the mode independent of the umask. */
-    (void)fchmod(fd, 0666);
     /* flock serialises first-time initialisation between processes that start together. */
     if (flock(fd, LOCK_EX) != 0) {
         snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
@@ -90,7 +92,14 @@ lw_region *lw_region_open(const char *path, char *err, size_t errlen) {
         snprintf(err, errlen, "cannot stat %s: %s", path, strerror(errno));
         goto out;
     }
+    /* One someone else made (another user, or writable by others) may have been shaped to lie. */
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 0077) != 0) {
+        snprintf(err, errlen, "the shared region %s is not a private file of this user (uid %u, mode %04o)", path,
+                 (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777));
+        goto out;
+    }
     int fresh = st.st_size == 0;
+    if (fresh) (void)fchmod(fd, 0600); /* whatever the umask left */
     if (fresh && ftruncate(fd, (off_t)sizeof(lw_region)) != 0) {
         snprintf(err, errlen, "cannot size %s: %s", path, strerror(errno));
         goto out;
@@ -179,8 +188,34 @@ int lw_region_attach(lw_region *r) {
     return -1;
 }
 
+/* What this process has charged, per device: its own record, outside the region, against which
+ * its slot is checked. The region is writable by every process of the container (it must be, to
+ * account), so another one could zero this slot to "free" the share; that is noticed here, logged
+ * once, and undone on this process's next allocation or free. Lock held by the callers. */
+static uint64_t own[LW_MAX_DEVICES];
+static int told_tampered;
+
+void lw_region_after_fork(void) { memset(own, 0, sizeof(own)); }
+
+static void check_own_slot(lw_region *r, int slot) {
+    lw_slot *s = &r->slots[slot];
+    int same = s->pid == getpid();
+    for (int d = 0; d < LW_MAX_DEVICES && same; d++) same = s->used[d] == own[d];
+    if (same) return;
+    if (!told_tampered++)
+        lw_log("the shared region was changed behind this process's back (slot %d: pid %d, not %d, or its use "
+               "rewritten); restored from this process's own record",
+               slot, (int)s->pid, (int)getpid());
+    s->pid = getpid();
+    s->start_time = lw_process_start_time(getpid());
+    memcpy(s->used, own, sizeof(own));
+}
+
 int lw_region_reserve(lw_region *r, int slot, int dev, uint64_t bytes, uint64_t limit, uint64_t *used_out) {
     if (lw_region_lock(r) != 0) return -1;
+    check_own_slot(r, slot);
+    /* The totals are derived, never trusted: recomputed from the slots. */
+    recompute(r);
     int ok = 0;
     for (int pass = 0; pass < 2 && !ok; pass++) {
         if (pass == 1 && lw_region_reclaim(r) == 0) break;
@@ -189,6 +224,7 @@ int lw_region_reserve(lw_region *r, int slot, int dev, uint64_t bytes, uint64_t 
     if (ok) {
         r->used[dev] += bytes;
         r->slots[slot].used[dev] += bytes;
+        own[dev] += bytes;
     }
     *used_out = r->used[dev];
     lw_region_unlock(r);
@@ -197,11 +233,12 @@ int lw_region_reserve(lw_region *r, int slot, int dev, uint64_t bytes, uint64_t 
 
 void lw_region_release(lw_region *r, int slot, int dev, uint64_t bytes) {
     if (lw_region_lock(r) != 0) return;
+    check_own_slot(r, slot);
     lw_slot *s = &r->slots[slot];
-    /* A reclaim may have zeroed our slot if our pid looked dead (it cannot, but never underflow). */
     uint64_t mine = s->used[dev] < bytes ? s->used[dev] : bytes;
     s->used[dev] -= mine;
-    r->used[dev] -= r->used[dev] < mine ? r->used[dev] : mine;
+    own[dev] -= mine;
+    recompute(r);
     lw_region_unlock(r);
 }
 

@@ -64,6 +64,8 @@ int lw_region_reclaim(lw_region *r);
 int lw_region_reserve(lw_region *r, int slot, int dev, uint64_t bytes, uint64_t limit, uint64_t *used_out);
 void lw_region_release(lw_region *r, int slot, int dev, uint64_t bytes);
 uint64_t lw_region_used(lw_region *r, int dev);
+/* A forked child starts with nothing charged (its parent's record is not its own). */
+void lw_region_after_fork(void);
 
 /* Whether pid is alive and still the process that had start_time (0: do not compare). */
 int lw_pid_alive(pid_t pid, uint64_t start_time);

@@ -7,6 +7,8 @@
 
 typedef struct {
     int enabled;          /* limits are in force; 0 means every hook passes straight through */
+    int closed;           /* failed closed: the config is unusable, every allocation is refused */
+    char closed_why[512]; /* why, for the refusal messages */
     int throttled;        /* core_limit < 100 */
     int only_device;      /* the single configured device index, or -1 when there are several */
     unsigned period_ms;   /* utilisation sampling period */

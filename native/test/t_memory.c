@@ -3,10 +3,13 @@
  * argv[3], optional, the CUDA ordinal to work on (0). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <string.h>
 #include <sys/wait.h>
 
 #include "check.h"
+#include "region.h"
 
 typedef int (*describe_fn)(char *, size_t);
 
@@ -217,6 +220,28 @@ static void forked(uint64_t L) {
     CU_OK(cuMemAlloc_v2(&q, L / 2 - L / 8));
 }
 
+/* Another process's move, played by this one: map the region the library uses (TAMPER_REGION)
+ * and zero every recorded use, as if to free the container's share. The library must notice its
+ * slot was rewritten, restore it from its own record, and still refuse what the limit does not hold. */
+static void tamper(uint64_t L) {
+    CUdeviceptr held, more;
+    CU_OK(cuMemAlloc_v2(&held, L / 2));
+    const char *path = getenv("TAMPER_REGION");
+    CHECK(path != NULL, "TAMPER_REGION is not set");
+    int fd = open(path, O_RDWR);
+    CHECK(fd >= 0, "cannot open %s", path);
+    lw_region *r = mmap(NULL, sizeof(lw_region), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(r != MAP_FAILED, "cannot map %s", path);
+    close(fd);
+    memset(r->used, 0, sizeof(r->used));
+    for (int i = 0; i < LW_MAX_SLOTS; i++) memset(r->slots[i].used, 0, sizeof(r->slots[i].used));
+    CU_OOM(cuMemAlloc_v2(&more, L / 2 + 1));
+    CU_OK(cuMemAlloc_v2(&more, L / 2));
+    CU_OK(cuMemFree_v2(held));
+    CU_OK(cuMemFree_v2(more));
+    whole_limit_back(L);
+}
+
 static int try_alloc(uint64_t bytes) {
     CUdeviceptr p;
     CUresult rc = cuMemAlloc_v2(&p, bytes);
@@ -241,6 +266,7 @@ int main(int argc, char **argv) {
     else if (strcmp(what, "lookup") == 0) lookup(bytes);
     else if (strcmp(what, "passthrough") == 0) passthrough(bytes);
     else if (strcmp(what, "fork") == 0) forked(bytes);
+    else if (strcmp(what, "tamper") == 0) tamper(bytes);
     else if (strcmp(what, "try") == 0) return try_alloc(bytes);
     else if (strcmp(what, "hold") == 0) {
         CUdeviceptr p;

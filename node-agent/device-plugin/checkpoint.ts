@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ContainerAllocation } from './matcher.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { removeOrphanTemps, writeFileAtomic } from './atomic-file.ts';
 
 export const CHECKPOINT_FILE = 'loadwise-vgpu.checkpoint.json';
 const CHECKPOINT_VERSION = 1;
@@ -41,6 +41,8 @@ export class Checkpoint {
 
   /** Reads the checkpoint; a corrupt one is renamed aside (`.corrupt-<epoch ms>`) so it is kept for a post-mortem. */
   async load(): Promise<CheckpointLoad> {
+    // A save cut short by a crash leaves its temp file behind; the checkpoint itself is intact.
+    removeOrphanTemps(this.path);
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');

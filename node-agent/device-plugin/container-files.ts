@@ -1,7 +1,7 @@
 // The per-container directories on the host that an Allocate answer mounts: a read-only config
 // directory holding vgpu.config (the container must not raise its own limits) and a writable run
 // directory holding the shared accounting region all the container's processes map.
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VGPU_RUN_CONTAINER_DIR } from '../../contracts/device-plugin.ts';
@@ -11,13 +11,15 @@ import {
   type VgpuConfig,
   encodeVgpuConfig,
 } from '../../contracts/vgpu-config.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { removeOrphanTemps, writeFileAtomic } from './atomic-file.ts';
 
 // Pod UIDs are UUIDs and container names DNS labels: neither holds `_` or `.`, so
 // `<uid>_<container>` and `<uid>_<container>.run` are unambiguous, and anything else must not
 // become a path. Flat names under the root: two mkdirs per container in the Allocate path, not four.
 const SAFE = /^[A-Za-z0-9][A-Za-z0-9-]{0,120}$/;
 const SEPARATOR = '_';
+/** rwxrwxrwt: see writeContainerFiles. */
+export const RUN_DIR_MODE = 0o1777;
 
 export interface ContainerDirs {
   configDir: string;
@@ -42,8 +44,11 @@ export async function writeContainerFiles(
     sharedRegionPath: `${VGPU_RUN_CONTAINER_DIR}/${VGPU_SHARED_REGION_FILE}`,
   });
   mkdirSync(dirs.configDir, { recursive: true });
-  // World-writable: the container's processes may run as any user.
-  mkdirSync(dirs.runDir, { recursive: true, mode: 0o777 });
+  // Writable by any user (the container's processes may run as any) but sticky, like /tmp: the
+  // region file the first process creates is private to its user (native/README.md), and no other
+  // user can delete or replace it. chmod, because mkdir's mode is cut by the umask.
+  mkdirSync(dirs.runDir, { recursive: true });
+  chmodSync(dirs.runDir, RUN_DIR_MODE);
   // Not fsynced: the checkpoint is the durable record, and start() rewrites every held
   // container's file from it, so a power cut cannot leave a container without its limits.
   writeFileAtomic(join(dirs.configDir, VGPU_CONFIG_FILE), text, {
@@ -51,6 +56,17 @@ export async function writeContainerFiles(
     durable: false,
     ensureDir: false,
   });
+}
+
+/** Removes the config temp files a crash left in the container directories under `root`. */
+export async function removeContainerTemps(root: string): Promise<number> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  let removed = 0;
+  for (const name of names) {
+    if (name.includes(SEPARATOR) && !name.endsWith('.run'))
+      removed += removeOrphanTemps(join(root, name, VGPU_CONFIG_FILE)).length;
+  }
+  return removed;
 }
 
 /** The pod UIDs that have directories under `root`. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { status } from '@grpc/grpc-js';
@@ -32,6 +32,7 @@ import { CORE, MEMORY, Rig, fourGpus, gpuUuid } from '../../test/kubelet/rig.ts'
 import { InventorySource } from '../gpu/inventory-source.ts';
 import { CHECKPOINT_FILE } from './checkpoint.ts';
 import type { DevicePlugin } from './plugin.ts';
+import type { ContainerPreferredAllocationRequest } from './proto.ts';
 
 const MIB = 1024 * 1024;
 
@@ -139,6 +140,8 @@ describe('vGPU device plugin against a test kubelet', () => {
       assert.deepEqual(decoded.config.devices, [
         { index: 0, uuid: gpuUuid(2), memoryLimitBytes: 2048 * MIB },
       ]);
+      // The run directory: any user may create the shared region there, nobody may replace another's.
+      assert.equal((await stat(`${configDir.host_path}.run`)).mode & 0o7777, 0o1777);
     }
     // kubelet took the plugin's advice: the core units it handed out are GPU 2's.
     const held = plugin.allocations().find((a) => a.podName === 'wanted');
@@ -160,6 +163,71 @@ describe('vGPU device plugin against a test kubelet', () => {
       pre_start_required: false,
       get_preferred_allocation_available: true,
     });
+  });
+
+  it('refuses a 100 KB device ID, repeated and never-advertised IDs with INVALID_ARGUMENT, and keeps serving', async () => {
+    const advertised = rig.kubelet.plugin(CORE)!.devices.map((d) => d.ID);
+    const cases: Array<[string[], RegExp]> = [
+      [['x'.repeat(100_000)], /^a device ID of 100000 characters \(at most 63\): "x{63}\.\.\."$/],
+      [[advertised[0]!, advertised[0]!], /^device ".*-core-0" is listed twice$/],
+      [[`${gpuUuid(0)}-core-100`], /is not a loadwise\.io\/vgpu-core unit this plugin advertises$/],
+      [
+        [rig.kubelet.plugin(MEMORY)!.devices[0]!.ID],
+        /is not a loadwise\.io\/vgpu-core unit this plugin advertises$/,
+      ],
+      [
+        [...advertised, `${gpuUuid(0)}-core-400`],
+        /^401 loadwise\.io\/vgpu-core device IDs; this plugin advertises 400$/,
+      ],
+      [[], /^a container request without devices$/],
+    ];
+    for (const [ids, message] of cases) {
+      await assertRejected(rig.kubelet.callAllocate(CORE, ids), status.INVALID_ARGUMENT, message);
+    }
+    // The same connection still answers, and nothing was allocated.
+    assert.deepEqual(await rig.kubelet.callOptions(CORE), {
+      pre_start_required: false,
+      get_preferred_allocation_available: true,
+    });
+    assert.equal(plugin.allocations().filter((a) => a.deviceIds.core?.includes(advertised[0]!)).length, 0);
+    const preferred = (request: ContainerPreferredAllocationRequest) =>
+      new Promise<void>((resolve, reject) => {
+        rig.kubelet
+          .plugin(CORE)!
+          .client.GetPreferredAllocation(
+            { container_requests: [request] },
+            { deadline: Date.now() + 5000 },
+            (err) => (err ? reject(new AllocateError(err.code, err.details)) : resolve()),
+          );
+      });
+    await assertRejected(
+      preferred({
+        available_deviceIDs: advertised.slice(0, 4),
+        must_include_deviceIDs: [],
+        allocation_size: 2 ** 31 - 1,
+      }),
+      status.INVALID_ARGUMENT,
+      /^allocation size 2147483647 must be 1\.\.4/,
+    );
+    await assertRejected(
+      preferred({
+        available_deviceIDs: ['y'.repeat(100_000)],
+        must_include_deviceIDs: [],
+        allocation_size: 1,
+      }),
+      status.INVALID_ARGUMENT,
+      /^a device ID of 100000 characters/,
+    );
+    await assertRejected(
+      preferred({
+        available_deviceIDs: advertised.slice(0, 2),
+        must_include_deviceIDs: [advertised[5]!],
+        allocation_size: 1,
+      }),
+      status.INVALID_ARGUMENT,
+      /^must-include device .* is not among the available ones$/,
+    );
+    assert.equal((await rig.kubelet.callOptions(CORE)).get_preferred_allocation_available, true);
   });
 
   it('re-registers within a second when kubelet restarts (kubelet.sock recreated, sockets wiped)', async () => {
@@ -302,6 +370,33 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
     for (const [i, name] of names.entries()) assert.equal(byPod.get(name)?.shares[0]?.index, i % 4);
     await plugin.settled();
     await plugin.stop();
+  });
+
+  it('removes the temp files a crash left (checkpoint and config) when it starts again', async () => {
+    // What kill -9 between writing a temp file and renaming it leaves: the old file intact and a
+    // `.<name>.<8 hex>.tmp` beside it.
+    const checkpointTemp = join(rig.checkpointDir, `.${CHECKPOINT_FILE}.0badc0de.tmp`);
+    await writeFile(checkpointTemp, '{"version":1,"check');
+    const before = JSON.parse(await readFile(join(rig.checkpointDir, CHECKPOINT_FILE), 'utf8')) as {
+      body: string;
+    };
+    const allocations = (
+      JSON.parse(before.body) as { allocations: Array<{ podUID: string; container: string }> }
+    ).allocations;
+    const held = allocations[0];
+    assert.ok(held);
+    const configDir = join(rig.configRoot, `${held.podUID}_${held.container}`);
+    const configTemp = join(configDir, `.${VGPU_CONFIG_FILE}.12345678.tmp`);
+    await writeFile(configTemp, 'version=1\ncore_li');
+    const unrelated = join(rig.checkpointDir, 'notes.tmp');
+    await writeFile(unrelated, 'kept');
+    const restarted = rig.plugin();
+    await startRegistered(rig, restarted);
+    await restarted.whenReady();
+    const left = [...(await readdir(rig.checkpointDir)), ...(await readdir(configDir))];
+    assert.ok(!left.some((n) => n.endsWith('.tmp') && n !== 'notes.tmp'), left.join(', '));
+    assert.ok(left.includes('notes.tmp'), 'only our own temp names are removed');
+    assert.equal(restarted.allocations().length, allocations.length, 'the checkpoint itself loaded');
   });
 
   it('sets a corrupt checkpoint aside and rebuilds it from pod annotations', async () => {

@@ -20,14 +20,19 @@ import {
   VGPU_PLUGIN_SOCKETS,
   VGPU_RESOURCE_NAMES,
   type VgpuResourceKind,
-  parseVgpuDeviceId,
 } from '../../contracts/device-plugin.ts';
 import { DEFAULT_VGPU_MEMORY_UNIT_MIB, VGPU_CORE_PER_GPU } from '../../contracts/resources.ts';
 import { formatRfc3339 } from '../../contracts/time.ts';
 import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
 import { AdmissionRecovery } from './admission-recovery.ts';
 import { Checkpoint } from './checkpoint.ts';
-import { containerDirs, podsWithFiles, removePodFiles, writeContainerFiles } from './container-files.ts';
+import {
+  containerDirs,
+  podsWithFiles,
+  removeContainerTemps,
+  removePodFiles,
+  writeContainerFiles,
+} from './container-files.ts';
 import { type GpuSource, deviceList, listFingerprint } from './devices.ts';
 import { KubeletSocketWatcher, socketIdentity } from './kubelet-watch.ts';
 import {
@@ -48,6 +53,7 @@ import type {
   PreferredAllocationResponse,
 } from './proto.ts';
 import { preferredDevices } from './preferred.ts';
+import { checkAllocateRequest, checkPreferredRequest } from './request-check.ts';
 import { KubeletRegistrar } from './registrar.ts';
 import { GrpcError, ResourceServer } from './resource-server.ts';
 import { buildContainerResponse, configFor } from './response.ts';
@@ -196,6 +202,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     this.stopped = false;
     const log = this.config.logger;
     const loaded = await this.checkpoint.load();
+    await removeContainerTemps(this.config.configRoot);
     let rebuild = false;
     if (loaded.kind === 'ok') {
       for (const allocation of loaded.allocations) {
@@ -275,6 +282,11 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   }
 
   /** Allocations held now (a copy), for tests, metrics and the GPU inventory. */
+  /** A pod on this node by UID, as the watch has it (the GPU watchdog names containers from it). */
+  pod(uid: string): V1Pod | undefined {
+    return this.pods.list().find((p) => p.metadata?.uid === uid);
+  }
+
   allocations(): ContainerAllocation[] {
     return [...this.ledger.values()].map((e) => structuredClone(e.allocation));
   }
@@ -291,6 +303,11 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
 
   devices(kind: VgpuResourceKind): Device[] {
     return deviceList(this.config.gpus.gpus(), kind, this.memoryUnitMiB);
+  }
+
+  /** The IDs a request may name: the units advertised now. */
+  private advertised(kind: VgpuResourceKind): Set<string> {
+    return new Set(this.devices(kind).map((d) => d.ID));
   }
 
   // ---- devices ----------------------------------------------------------------------------------
@@ -316,6 +333,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   // ---- preferred allocation --------------------------------------------------------------------
 
   private preferred(kind: VgpuResourceKind, req: PreferredAllocationRequest): PreferredAllocationResponse {
+    checkPreferredRequest(req, this.advertised(kind), VGPU_RESOURCE_NAMES[kind]);
     const pods = this.pods.list();
     const ledger = [...this.ledger.values()];
     const gpus = this.config.gpus.gpus();
@@ -341,20 +359,11 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     if (!this.config.gpus.known() && !(await this.inventoryChange('no GPU reading yet'))) {
       throw new GrpcError(status.UNAVAILABLE, 'the GPUs of this node are not known yet (no GPU reading)');
     }
+    checkAllocateRequest(req, this.advertised(kind), VGPU_RESOURCE_NAMES[kind]);
     const responses: ContainerAllocateResponse[] = [];
     const touched: LedgerEntry[] = [];
     for (const c of req.container_requests) {
       const ids = [...c.devices_ids].sort();
-      for (const id of ids) {
-        if (parseVgpuDeviceId(id)?.kind !== kind) {
-          throw new GrpcError(
-            status.INVALID_ARGUMENT,
-            `device ${JSON.stringify(id)} is not a ${VGPU_RESOURCE_NAMES[kind]} unit`,
-          );
-        }
-      }
-      if (ids.length === 0)
-        throw new GrpcError(status.INVALID_ARGUMENT, 'a container request without devices');
       const entry = await this.allocateContainer(kind, ids);
       touched.push(entry);
       const a = entry.allocation;

@@ -35,7 +35,8 @@ export interface QueryResult {
 
 const UNKNOWN = /^\[(N\/A|Not Supported|Unknown Error|GPU requires reset|Insufficient Permissions)\]$/i;
 
-function numberField(text: string): number | undefined {
+/** A numeric CSV field; undefined for nvidia-smi's `[N/A]`-style placeholders and anything else not a number >= 0. */
+export function numberField(text: string): number | undefined {
   if (UNKNOWN.test(text) || text === '') return undefined;
   const n = Number(text);
   return Number.isFinite(n) && n >= 0 ? n : undefined;
