@@ -10,3 +10,4 @@ export * from './resources.ts';
 export * from './time.ts';
 export * from './vgpu-config.ts';
 export * from './vgpu-pod.ts';
+export * from './crane.ts';

@@ -67,6 +67,8 @@ export interface ControllerConfig {
   apiTimeoutMs: number;
   minChange: number;
   craneCompat: boolean;
+  /** The zone crane reads its annotation times in; with craneCompat (default Asia/Shanghai). */
+  craneTimeZone?: string;
   /** Find agents through this Service's EndpointSlices; the Node's InternalIP when absent. */
   agentService?: AgentServiceRef;
   /** Label selector limiting which Nodes are managed (all when absent). */
@@ -210,6 +212,7 @@ export class Controller {
     this.planOptions = {
       minChange: this.config.minChange,
       craneCompat: this.config.craneCompat,
+      craneTimeZone: this.config.craneTimeZone,
       validityMs,
       hotValueValidityMs: hotValueValidityMs(policy),
     };

@@ -115,7 +115,7 @@ describe('planNodePatch', () => {
     assert.equal(withFigure?.annotations['loadwise.io/node_hot_value'], '2,2026-11-22T06:01:00Z');
   });
 
-  test('crane compatibility writes the bare keys too, and fills them in when turned on later', () => {
+  test("crane compatibility writes the bare keys too, in crane's format and zone, and fills them in when turned on later", () => {
     const compat = { ...options, craneCompat: true };
     const plan = planNodePatch(
       {
@@ -128,9 +128,10 @@ describe('planNodePatch', () => {
     );
     assert.deepEqual(plan?.annotations, {
       'loadwise.io/cpu_usage_avg_5m': '0.35000,2026-11-22T06:00:00Z',
-      cpu_usage_avg_5m: '0.35000,2026-11-22T06:00:00Z',
+      // crane's time: Asia/Shanghai wall time (crane's default zone) with a literal Z.
+      cpu_usage_avg_5m: '0.35000,2026-11-22T14:00:00Z',
       'loadwise.io/node_hot_value': '0,2026-11-22T06:00:00Z',
-      node_hot_value: '0,2026-11-22T06:00:00Z',
+      node_hot_value: '0,2026-11-22T14:00:00Z',
     });
     const onlyOurs = { 'loadwise.io/cpu_usage_avg_5m': encodeFraction(0.35, T0) };
     const later = T0 + MIN;
@@ -143,6 +144,51 @@ describe('planNodePatch', () => {
       compat,
     );
     assert.deepEqual(filled?.reasons, ['compat']);
+  });
+
+  test('crane compatibility rewrites bare keys an older loadwise wrote in UTC, and honours --crane-timezone', () => {
+    const compat = { ...options, craneCompat: true, craneTimeZone: 'Europe/Berlin' };
+    const stamp = encodeFraction(0.35, T0);
+    const utcMirror = { 'loadwise.io/cpu_usage_avg_5m': stamp, cpu_usage_avg_5m: stamp };
+    const later = T0 + MIN;
+    const plan = planNodePatch(
+      {
+        annotations: utcMirror,
+        stats: { figures: { cpu_usage_avg_5m: 0.35 }, measuredAtMs: later },
+        nowMs: later,
+      },
+      compat,
+    );
+    assert.deepEqual(plan?.reasons, ['compat']);
+    assert.equal(plan?.annotations.cpu_usage_avg_5m, '0.35000,2026-11-22T07:01:00Z');
+    // Once crane's key mirrors ours in crane's zone, nothing is due.
+    const mirrored = {
+      'loadwise.io/cpu_usage_avg_5m': stamp,
+      cpu_usage_avg_5m: '0.35000,2026-11-22T07:00:00Z',
+    };
+    assert.equal(
+      planNodePatch(
+        {
+          annotations: mirrored,
+          stats: { figures: { cpu_usage_avg_5m: 0.35 }, measuredAtMs: later },
+          nowMs: later,
+        },
+        compat,
+      ),
+      undefined,
+    );
+  });
+
+  test("crane compatibility refreshes the hot value within crane's five-minute validity", () => {
+    const long = { ...options, hotValueValidityMs: 20 * MIN };
+    const steady = {
+      annotations: { 'loadwise.io/node_hot_value': encodeCount(1, T0) },
+      hotValue: 1,
+      nowMs: T0 + 3 * MIN,
+    };
+    // loadwise alone waits until half of its own validity (10 min); crane would read 0 after 5.
+    assert.equal(planNodePatch(steady, long), undefined);
+    assert.deepEqual(planNodePatch(steady, { ...long, craneCompat: true })?.reasons, ['expiring']);
   });
 
   test('economy: an hour of steady load with noise, synced every 30 s, costs at most 12 patches', () => {

@@ -2,7 +2,13 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { EXTENDER_DEFAULT_PORT } from '../contracts/index.ts';
-import { listenOption, logLevelOption, parsePositiveDuration } from '../common/cli.ts';
+import {
+  craneTimeZoneOption,
+  listenOption,
+  logLevelOption,
+  parsePositiveDuration,
+  parseTimeZone,
+} from '../common/cli.ts';
 import { systemClock } from '../common/clock.ts';
 import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
@@ -30,10 +36,13 @@ const program = new Command()
   .addOption(new Option('--tls-cert <path>', 'serve HTTPS with this certificate (PEM); needs --tls-key'))
   .addOption(new Option('--tls-key <path>', 'private key (PEM) for --tls-cert'))
   .addOption(
-    new Option('--crane-keys', "also read crane-scheduler's bare annotation keys (cpu_usage_avg_5m)").default(
-      false,
-    ),
+    new Option(
+      '--crane-keys',
+      "also read crane-scheduler's bare annotation keys (cpu_usage_avg_5m, node_hot_value) in crane's format " +
+        'and zone (see --crane-timezone); loadwise.io/ keys win where both exist',
+    ).default(false),
   )
+  .addOption(craneTimeZoneOption())
   .addOption(
     new Option('--policy-poll-interval <duration>', 'how often the policy file is checked for changes')
       .default(5_000, '5s')
@@ -65,6 +74,7 @@ const opts = program.opts<{
   tlsCert?: string;
   tlsKey?: string;
   craneKeys: boolean;
+  craneTimezone: string;
   policyPollInterval: number;
   apiTimeout: number;
   gpuPolicy: GpuPolicy;
@@ -74,6 +84,11 @@ const opts = program.opts<{
 const logger = createLogger({ level: opts.logLevel, name: 'scheduler' });
 if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey))
   program.error('error: --tls-cert and --tls-key go together');
+try {
+  parseTimeZone(opts.craneTimezone);
+} catch (err: unknown) {
+  program.error(`error: --crane-timezone (default from TZ): ${(err as Error).message}`);
+}
 
 const loaded = await loadPolicyFile(opts.policy);
 if (!loaded.ok) {
@@ -91,6 +106,7 @@ const app = new SchedulerApp({
   kubeConfig: cluster.kubeConfig,
   policy: loaded.policy,
   craneKeys: opts.craneKeys,
+  craneTimeZone: opts.craneTimezone,
   clock: systemClock,
   logger,
   apiTimeoutMs: opts.apiTimeout,

@@ -114,7 +114,11 @@ export function pendingFraction(load: NodeLoad, figure: FigureName, rules: LoadR
  */
 export function hotValue(load: NodeLoad, rules: LoadRules, nowMs: number): number {
   const annotated = load.figures.hotValue;
-  const annotatedFresh = annotated !== undefined && annotated.timestampMs + rules.hotValueValidityMs >= nowMs;
+  const validityMs = Math.min(
+    rules.hotValueValidityMs,
+    load.figures.hotValueMaxValidityMs ?? Number.POSITIVE_INFINITY,
+  );
+  const annotatedFresh = annotated !== undefined && annotated.timestampMs + validityMs >= nowMs;
   if (load.bindings.length === 0) return annotatedFresh ? annotated.value : 0;
   const since = annotatedFresh ? annotated.timestampMs : Number.NEGATIVE_INFINITY;
   let own = 0;
