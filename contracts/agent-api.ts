@@ -5,7 +5,13 @@ import type { GpuDevice } from './gpu-inventory.ts';
 export const AGENT_DEFAULT_PORT = 19101;
 
 export const AGENT_PATHS = {
+  /**
+   * loadwise's document; with `--compat node-metrics`, node-metrics' flat document unless the
+   * request asks for LOADWISE_STATISTICS_MEDIA_TYPE (node-metrics.ts).
+   */
   statistics: '/statistics',
+  /** loadwise's document whatever the compatibility mode: the versioned path. */
+  statisticsV1: '/loadwise/v1/statistics',
   metrics: '/metrics',
   healthz: '/healthz',
   readyz: '/readyz',

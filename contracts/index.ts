@@ -6,6 +6,7 @@ export * from './extender-api.ts';
 export * from './figures.ts';
 export * from './gpu-inventory.ts';
 export * from './metrics.ts';
+export * from './node-metrics.ts';
 export * from './resources.ts';
 export * from './time.ts';
 export * from './vgpu-config.ts';

@@ -4,6 +4,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/log.ts';
+import type { AgentCompatMode } from '../contracts/node-metrics.ts';
 import type { DevicePlugin } from './device-plugin/plugin.ts';
 import { NodeAgent } from './agent.ts';
 import { chooseGpuProvider } from './gpu/choose.ts';
@@ -29,6 +30,8 @@ export interface NodeAgentAppOptions {
   gpuProvider: GpuProviderChoice;
   gpuInventory?: string;
   devicePlugin: DevicePluginSettings;
+  /** Also serve node-metrics' documents (see AgentOptions.compat). */
+  compat?: AgentCompatMode;
   clock: Clock;
   logger: Logger;
 }
@@ -71,6 +74,7 @@ export async function startNodeAgent(opts: NodeAgentAppOptions): Promise<NodeAge
     nodeName: opts.nodeName,
     procPath: opts.procPath,
     sampleIntervalMs: opts.sampleIntervalMs,
+    compat: opts.compat,
     clock: opts.clock,
     logger,
   });

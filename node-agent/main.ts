@@ -3,11 +3,23 @@ import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { listenOption, logLevelOption, parsePositiveDuration, parsePositiveInt } from '../common/cli.ts';
+import {
+  type ListenAddress,
+  listenOption,
+  logLevelOption,
+  parseListen,
+  parsePositiveDuration,
+  parsePositiveInt,
+} from '../common/cli.ts';
 import { systemClock } from '../common/clock.ts';
 import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
-import { AGENT_DEFAULT_PORT, DEFAULT_VGPU_MEMORY_UNIT_MIB } from '../contracts/index.ts';
+import {
+  AGENT_COMPAT_MODES,
+  AGENT_DEFAULT_PORT,
+  type AgentCompatMode,
+  DEFAULT_VGPU_MEMORY_UNIT_MIB,
+} from '../contracts/index.ts';
 import { DEFAULT_DEVICE_PLUGIN_DIR } from '../contracts/device-plugin.ts';
 import { type NodeAgentApp, startNodeAgent } from './app.ts';
 import { GPU_PROVIDERS, type GpuProviderChoice } from './gpu/provider.ts';
@@ -31,7 +43,25 @@ const program = new Command()
       'history and serves the windows on /statistics (JSON) and /metrics (Prometheus); on a GPU node ' +
       'it is also the kubelet device plugin for the loadwise.io/vgpu-core and vgpu-memory resources.',
   )
-  .addOption(listenOption(AGENT_DEFAULT_PORT, '/statistics, /metrics, /healthz and /readyz'))
+  .addOption(
+    listenOption(AGENT_DEFAULT_PORT, '/statistics, /loadwise/v1/statistics, /metrics, /healthz and /readyz'),
+  )
+  .addOption(
+    new Option(
+      '--web.listen-address <host:port>',
+      "alias of --listen, node-metrics' spelling, so its DaemonSet arguments keep working",
+    ).argParser(parseListen),
+  )
+  .addOption(
+    new Option(
+      '--compat <system>',
+      "also speak another agent's protocol: node-metrics (GET /statistics answers node-metrics' flat " +
+        'document in percent unless the request asks for application/vnd.loadwise.statistics.v1+json, ' +
+        "/metrics adds node_<figure> gauges in percent; loadwise's document stays on /loadwise/v1/statistics)",
+    )
+      .choices(AGENT_COMPAT_MODES)
+      .default('none'),
+  )
   .addOption(
     new Option(
       '--proc-path <dir>',
@@ -108,7 +138,9 @@ const program = new Command()
 
 program.parse();
 const opts = program.opts<{
-  listen: { host: string; port: number };
+  listen: ListenAddress;
+  'web.listenAddress'?: ListenAddress;
+  compat: AgentCompatMode;
   procPath: string;
   sampleInterval: number;
   nodeName: string;
@@ -124,6 +156,10 @@ const opts = program.opts<{
   kubeconfig?: string;
   logLevel: string;
 }>();
+
+if (opts['web.listenAddress'] && program.getOptionValueSource('listen') === 'cli')
+  program.error('error: --listen and --web.listen-address are the same setting; give one');
+const listen = opts['web.listenAddress'] ?? opts.listen;
 
 const logger = createLogger({ level: opts.logLevel, name: 'node-agent' });
 try {
@@ -141,6 +177,7 @@ try {
     sampleIntervalMs: opts.sampleInterval,
     gpuProvider: opts.gpuProvider,
     gpuInventory: opts.gpuInventory,
+    compat: opts.compat,
     devicePlugin: {
       mode: opts.devicePlugin,
       socketDir: opts.devicePluginPath,
@@ -165,12 +202,18 @@ try {
 exitOnSignals(logger, () => app.stop());
 
 try {
-  const address = await app.listen(opts.listen.host, opts.listen.port);
+  const address = await app.listen(listen.host, listen.port);
   logger.info(
-    { address, node: opts.nodeName, procPath: opts.procPath, sampleIntervalMs: opts.sampleInterval },
+    {
+      address,
+      node: opts.nodeName,
+      procPath: opts.procPath,
+      sampleIntervalMs: opts.sampleInterval,
+      compat: opts.compat,
+    },
     'node agent listening',
   );
 } catch (err) {
-  logger.fatal({ err }, `cannot listen on ${opts.listen.host}:${opts.listen.port}`);
+  logger.fatal({ err }, `cannot listen on ${listen.host}:${listen.port}`);
   process.exit(1);
 }
