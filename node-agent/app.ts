@@ -5,6 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/log.ts';
 import type { AgentCompatMode } from '../contracts/node-metrics.ts';
+import type { VgpuResourceNameSet } from '../contracts/resources.ts';
 import type { DevicePlugin } from './device-plugin/plugin.ts';
 import { NodeAgent } from './agent.ts';
 import { chooseGpuProvider } from './gpu/choose.ts';
@@ -19,6 +20,8 @@ export interface DevicePluginSettings {
   libraryDir: string;
   devRoot: string;
   memoryUnitMiB: number;
+  /** Resource names to register: loadwise's, or gpu-manager's tencent.com/vcuda-* (default loadwise). */
+  resourceNames?: VgpuResourceNameSet;
   /** Resolves the cluster; throws when there is none (then `auto` leaves the plugin off). */
   kubeConfig: () => KubeConfig | Promise<KubeConfig>;
 }
@@ -119,6 +122,7 @@ async function startDevicePlugin(
     libraryDir: settings.libraryDir,
     devRoot: settings.devRoot,
     memoryUnitMiB: settings.memoryUnitMiB,
+    resourceNames: settings.resourceNames,
     clock: opts.clock,
     logger: opts.logger.child({ part: 'device-plugin' }),
   });

@@ -35,6 +35,7 @@ describe('loadwise-agent command', () => {
       '--log-level',
       '--compat',
       '--web.listen-address',
+      '--resource-names',
       '--help',
     ]) {
       assert.match(r.stdout, new RegExp(flag));
@@ -102,6 +103,10 @@ describe('loadwise-agent command', () => {
     const both = spawnSync(cmd, argv, { encoding: 'utf8' });
     assert.equal(both.status, 1);
     assert.match(both.stderr, /--listen and --web.listen-address are the same setting/);
+    const [cmd3, argv3] = node(['--resource-names', 'gpu-manager', '--vgpu-memory-unit', '1024']);
+    const unit = spawnSync(cmd3, argv3, { encoding: 'utf8' });
+    assert.equal(unit.status, 1);
+    assert.match(unit.stderr, /vcuda-memory in 256 MiB units; --vgpu-memory-unit must stay 256/);
     const [cmd2, argv2] = node(['--compat', 'crane']);
     const bad = spawnSync(cmd2, argv2, { encoding: 'utf8' });
     assert.equal(bad.status, 1);

@@ -19,6 +19,9 @@ import {
   AGENT_DEFAULT_PORT,
   type AgentCompatMode,
   DEFAULT_VGPU_MEMORY_UNIT_MIB,
+  GPU_MANAGER_MEMORY_UNIT_MIB,
+  VGPU_RESOURCE_NAME_SET_CHOICES,
+  type VgpuResourceNameSet,
 } from '../contracts/index.ts';
 import { DEFAULT_DEVICE_PLUGIN_DIR } from '../contracts/device-plugin.ts';
 import { type NodeAgentApp, startNodeAgent } from './app.ts';
@@ -126,6 +129,16 @@ const program = new Command()
       .default(DEFAULT_VGPU_MEMORY_UNIT_MIB)
       .argParser(parsePositiveInt),
   )
+  .addOption(
+    new Option(
+      '--resource-names <set>',
+      'extended resources the device plugin registers: loadwise (loadwise.io/vgpu-core, loadwise.io/vgpu-memory) ' +
+        "or gpu-manager (tencent.com/vcuda-core, tencent.com/vcuda-memory, for pod specs and quotas written for Tencent's " +
+        'gpu-manager; memory units are 256 MiB). One set per node, never both; the extender reads either',
+    )
+      .choices(VGPU_RESOURCE_NAME_SET_CHOICES)
+      .default('loadwise'),
+  )
   .addOption(new Option('--dev-root <dir>', "where the host's /dev is visible").default('/dev'))
   .addOption(
     new Option(
@@ -152,6 +165,7 @@ const opts = program.opts<{
   vgpuConfigRoot: string;
   vgpuLibraryDir: string;
   vgpuMemoryUnit: number;
+  resourceNames: VgpuResourceNameSet;
   devRoot: string;
   kubeconfig?: string;
   logLevel: string;
@@ -160,6 +174,10 @@ const opts = program.opts<{
 if (opts['web.listenAddress'] && program.getOptionValueSource('listen') === 'cli')
   program.error('error: --listen and --web.listen-address are the same setting; give one');
 const listen = opts['web.listenAddress'] ?? opts.listen;
+if (opts.resourceNames === 'gpu-manager' && opts.vgpuMemoryUnit !== GPU_MANAGER_MEMORY_UNIT_MIB)
+  program.error(
+    `error: --resource-names gpu-manager counts tencent.com/vcuda-memory in ${GPU_MANAGER_MEMORY_UNIT_MIB} MiB units; --vgpu-memory-unit must stay ${GPU_MANAGER_MEMORY_UNIT_MIB}`,
+  );
 
 const logger = createLogger({ level: opts.logLevel, name: 'node-agent' });
 try {
@@ -186,6 +204,7 @@ try {
       libraryDir: opts.vgpuLibraryDir,
       devRoot: opts.devRoot,
       memoryUnitMiB: opts.vgpuMemoryUnit,
+      resourceNames: opts.resourceNames,
       // Loaded only when needed: the Kubernetes client is the agent's largest dependency, and a
       // node without GPUs never needs it.
       kubeConfig: async () =>

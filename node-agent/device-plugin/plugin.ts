@@ -18,11 +18,15 @@ import {
   LD_SO_PRELOAD_FILE,
   VGPU_LIBRARY_FILE,
   VGPU_PLUGIN_SOCKETS,
-  VGPU_RESOURCE_NAMES,
+  vgpuResourceNames,
   type VgpuResourceKind,
   parseVgpuDeviceId,
 } from '../../contracts/device-plugin.ts';
-import { DEFAULT_VGPU_MEMORY_UNIT_MIB, VGPU_CORE_PER_GPU } from '../../contracts/resources.ts';
+import {
+  DEFAULT_VGPU_MEMORY_UNIT_MIB,
+  VGPU_CORE_PER_GPU,
+  type VgpuResourceNameSet,
+} from '../../contracts/resources.ts';
 import { formatRfc3339 } from '../../contracts/time.ts';
 import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
 import { Checkpoint } from './checkpoint.ts';
@@ -71,6 +75,8 @@ export interface DevicePluginConfig {
   /** Where the host's /dev is visible (default /dev). */
   devRoot?: string;
   memoryUnitMiB?: number;
+  /** Which resource names to register: loadwise's (default) or gpu-manager's tencent.com/vcuda-*. */
+  resourceNames?: VgpuResourceNameSet;
   clock: Clock;
   logger: Logger;
   /** Period of the sweep that frees allocations of pods that are gone (default 60 s). */
@@ -102,6 +108,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private readonly watcher: KubeletSocketWatcher;
   private readonly ledger = new Map<string, LedgerEntry>();
   private readonly memoryUnitMiB: number;
+  private readonly names: Readonly<Record<VgpuResourceKind, string>>;
   private readonly fingerprints: Record<VgpuResourceKind, string> = { core: '', memory: '' };
   private queue: Promise<unknown> = Promise.resolve();
   private ready: Promise<void> | undefined;
@@ -114,6 +121,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   constructor(private readonly config: DevicePluginConfig) {
     super();
     this.memoryUnitMiB = config.memoryUnitMiB ?? DEFAULT_VGPU_MEMORY_UNIT_MIB;
+    this.names = vgpuResourceNames(config.resourceNames ?? 'loadwise');
     const logger = config.logger;
     this.core = config.kubeConfig.makeApiClient(CoreV1Api);
     this.checkpoint = new Checkpoint(config.checkpointDir, () => config.clock.now());
@@ -126,7 +134,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
           preferred: async (req) => this.preferred(kind, req),
           allocate: (req) => this.allocate(kind, req),
         },
-        logger.child({ resource: VGPU_RESOURCE_NAMES[kind] }),
+        logger.child({ resource: this.names[kind] }),
       );
     this.servers = { core: server('core'), memory: server('memory') };
     const fieldSelector = `spec.nodeName=${config.nodeName}`;
@@ -147,6 +155,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     });
     this.registrar = new KubeletRegistrar({
       socketDir: config.socketDir,
+      resourceNames: this.names,
       servers: this.servers,
       options: this.options(),
       logger,
@@ -267,10 +276,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       const first = this.fingerprints[kind] === '';
       this.fingerprints[kind] = fingerprint;
       if (!first) {
-        this.config.logger.info(
-          { resource: VGPU_RESOURCE_NAMES[kind] },
-          'GPU devices changed; re-sending the list',
-        );
+        this.config.logger.info({ resource: this.names[kind] }, 'GPU devices changed; re-sending the list');
         this.servers[kind].broadcast(devices);
       }
     }
@@ -309,7 +315,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         if (parseVgpuDeviceId(id)?.kind !== kind) {
           throw new GrpcError(
             status.INVALID_ARGUMENT,
-            `device ${JSON.stringify(id)} is not a ${VGPU_RESOURCE_NAMES[kind]} unit`,
+            `device ${JSON.stringify(id)} is not a ${this.names[kind]} unit`,
           );
         }
       }
@@ -331,13 +337,13 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
 
   private async allocateContainer(kind: VgpuResourceKind, ids: string[]): Promise<LedgerEntry> {
     const log = this.config.logger;
-    let match = matchAllocate(kind, ids, this.pods.list(), [...this.ledger.values()]);
+    let match = matchAllocate(kind, ids, this.pods.list(), [...this.ledger.values()], this.names[kind]);
     if (match.kind === 'none') {
       // Our watch may trail kubelet's by a moment: ask the API itself before giving up.
-      match = matchAllocate(kind, ids, await this.listPodsNow(), [...this.ledger.values()]);
+      match = matchAllocate(kind, ids, await this.listPodsNow(), [...this.ledger.values()], this.names[kind]);
     }
     if (match.kind === 'none') {
-      log.warn({ resource: VGPU_RESOURCE_NAMES[kind], units: ids.length }, match.reason);
+      log.warn({ resource: this.names[kind], units: ids.length }, match.reason);
       throw new GrpcError(status.FAILED_PRECONDITION, match.reason);
     }
     if (match.kind === 'existing') {
@@ -361,7 +367,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         {
           pod: `${a.namespace}/${a.podName}`,
           container: a.container,
-          resource: VGPU_RESOURCE_NAMES[kind],
+          resource: this.names[kind],
           why: match.why,
         },
         'allocated',
@@ -414,7 +420,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       {
         pod: podName(pod),
         container: match.container,
-        resource: VGPU_RESOURCE_NAMES[kind],
+        resource: this.names[kind],
         gpus: shares.map((s) => s.index),
       },
       'allocated',
