@@ -5,6 +5,7 @@
 // UTC. Its scheduler plugin parses it with time.ParseInLocation in the same zone. A figure stays
 // valid for its sync period plus five minutes; the hot value for five minutes flat.
 import { clip, type DecodeResult } from './annotations.ts';
+import { type DateTimeFields, dateTimeFields } from './time.ts';
 
 /** Go's reference layout crane uses (`utils.TimeFormat`); the trailing Z is a literal letter. */
 export const CRANE_TIME_LAYOUT = '2006-01-02T15:04:05Z';
@@ -56,14 +57,7 @@ export function isTimeZone(zone: string): boolean {
   }
 }
 
-interface Wall {
-  year: number;
-  month: number;
-  day: number;
-  hour: number;
-  minute: number;
-  second: number;
-}
+type Wall = DateTimeFields;
 
 function wallTime(epochMs: number, zone: string): Wall {
   const parts: Record<string, number> = {};
@@ -107,19 +101,9 @@ const CRANE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$/;
  */
 export function parseCraneTime(text: string, zone: string): number | undefined {
   const m = CRANE_TIME.exec(text);
-  if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59) return undefined;
-  const wall = { year, month, day, hour, minute, second };
+  const wall = m ? dateTimeFields(m) : undefined;
+  if (!wall) return undefined;
   const asUtc = wallAsUtc(wall);
-  if (new Date(asUtc).getUTCDate() !== day) return undefined;
   // The zone's offset at the guessed instant, then once more at the corrected one (a DST change
   // between the two moves the offset; Go settles the same way for all but the skipped hour).
   let instant = asUtc - offsetMs(asUtc, zone);

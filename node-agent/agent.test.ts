@@ -3,11 +3,10 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../common/clock.ts';
 import type { ErrorBody } from '../common/http.ts';
-import { createLogger } from '../common/log.ts';
 import { AGENT_METRICS, type Statistics } from '../contracts/index.ts';
 import { parseStatistics } from '../contracts/statistics-parser.ts';
 import { FakeProc } from '../test/support/fake-proc.ts';
-import { NodeAgent } from './agent.ts';
+import { testAgent } from '../test/support/agent.ts';
 
 const T0 = Date.UTC(2026, 10, 22, 6, 0, 0);
 
@@ -30,13 +29,7 @@ function rawRequest(port: number, bytes: string): Promise<string> {
 describe('node agent over HTTP', () => {
   const proc = new FakeProc();
   const clock = new ManualClock(T0);
-  const agent = new NodeAgent({
-    nodeName: 'node-a',
-    procPath: proc.dir,
-    sampleIntervalMs: 10_000,
-    clock,
-    logger: createLogger({ level: 'silent', name: 'test' }),
-  });
+  const agent = testAgent(proc, clock);
   let base = '';
 
   before(async () => {

@@ -3,7 +3,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ManualClock } from '../common/clock.ts';
-import { createLogger } from '../common/log.ts';
 import {
   AGENT_PATHS,
   LOADWISE_STATISTICS_MEDIA_TYPE,
@@ -12,47 +11,40 @@ import {
 } from '../contracts/index.ts';
 import { parseStatistics } from '../contracts/statistics-parser.ts';
 import { FakeProc } from '../test/support/fake-proc.ts';
-import { NodeAgent } from './agent.ts';
+import { testAgent } from '../test/support/agent.ts';
 
 const T0 = Date.UTC(2026, 10, 22, 6, 0, 0);
 
-function agentWith(proc: FakeProc, clock: ManualClock, compat: 'none' | 'node-metrics'): NodeAgent {
-  return new NodeAgent({
-    nodeName: 'node-a',
-    procPath: proc.dir,
-    sampleIntervalMs: 10_000,
-    compat,
-    clock,
-    logger: createLogger({ level: 'silent', name: 'test' }),
-  });
-}
-
-/** Two samples: CPU 25 % busy, memory 60 % used. */
-function sampleTwice(proc: FakeProc, clock: ManualClock, agent: NodeAgent): void {
-  proc.setMemory(1000, 400);
-  agent.sample();
-  clock.advance(10_000);
-  proc.runFor(1000, 250);
-  agent.sample();
-}
-
-describe('agent --compat node-metrics', () => {
+/**
+ * An agent in `compat` mode on a loopback port, sampled twice (CPU 25 % busy, memory 60 % used),
+ * for the enclosing describe; returns its base URL once `before` has run.
+ */
+function servingAgent(compat: 'none' | 'node-metrics'): () => string {
   const proc = new FakeProc();
   const clock = new ManualClock(T0);
-  const agent = agentWith(proc, clock, 'node-metrics');
+  const agent = testAgent(proc, clock, { compat });
   let base = '';
   before(async () => {
     base = await agent.listen('127.0.0.1', 0);
-    sampleTwice(proc, clock, agent);
+    proc.setMemory(1000, 400);
+    agent.sample();
+    clock.advance(10_000);
+    proc.runFor(1000, 250);
+    agent.sample();
   });
   after(async () => {
     await agent.stop();
     proc.cleanup();
   });
+  return () => base;
+}
+
+describe('agent --compat node-metrics', () => {
+  const url = servingAgent('node-metrics');
 
   it("answers GET /statistics as node-metrics does: a flat object of percentages, crane-scheduler-plus's eight keys at least", async () => {
     // What crane-scheduler-plus's controller sends: a plain GET, no loadwise media type.
-    const res = await fetch(`${base}${AGENT_PATHS.statistics}`, { headers: { accept: 'application/json' } });
+    const res = await fetch(`${url()}${AGENT_PATHS.statistics}`, { headers: { accept: 'application/json' } });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
     assert.equal(res.headers.get('vary'), 'Accept');
@@ -71,11 +63,11 @@ describe('agent --compat node-metrics', () => {
   });
 
   it("still serves loadwise's document to loadwise's controller: by media type, and on the versioned path", async () => {
-    const negotiated = await fetch(`${base}${AGENT_PATHS.statistics}`, {
+    const negotiated = await fetch(`${url()}${AGENT_PATHS.statistics}`, {
       headers: { accept: `${LOADWISE_STATISTICS_MEDIA_TYPE}, application/json;q=0.9` },
     });
     assert.equal(negotiated.headers.get('content-type')?.split(';')[0], LOADWISE_STATISTICS_MEDIA_TYPE);
-    const versioned = await fetch(`${base}${AGENT_PATHS.statisticsV1}`);
+    const versioned = await fetch(`${url()}${AGENT_PATHS.statisticsV1}`);
     for (const res of [negotiated, versioned]) {
       assert.equal(res.status, 200);
       const parsed = parseStatistics(await res.json());
@@ -86,7 +78,7 @@ describe('agent --compat node-metrics', () => {
   });
 
   it("adds node-metrics' node_<figure> gauges in percent to /metrics, beside loadwise's fractions", async () => {
-    const text = await (await fetch(`${base}${AGENT_PATHS.metrics}`)).text();
+    const text = await (await fetch(`${url()}${AGENT_PATHS.metrics}`)).text();
     assert.match(text, /^# TYPE node_cpu_usage_avg_5m gauge$/m);
     assert.match(text, /^node_cpu_usage_avg_5m 25$/m);
     assert.match(text, /^node_mem_usage_max_avg_1d 60$/m);
@@ -95,32 +87,21 @@ describe('agent --compat node-metrics', () => {
 
   it('refuses writes on every statistics path, as in loadwise mode', async () => {
     for (const path of [AGENT_PATHS.statistics, AGENT_PATHS.statisticsV1]) {
-      const res = await fetch(`${base}${path}`, { method: 'POST', body: '{}' });
+      const res = await fetch(`${url()}${path}`, { method: 'POST', body: '{}' });
       assert.equal(res.status, 405, path);
     }
   });
 });
 
 describe('agent without --compat', () => {
-  const proc = new FakeProc();
-  const clock = new ManualClock(T0);
-  const agent = agentWith(proc, clock, 'none');
-  let base = '';
-  before(async () => {
-    base = await agent.listen('127.0.0.1', 0);
-    sampleTwice(proc, clock, agent);
-  });
-  after(async () => {
-    await agent.stop();
-    proc.cleanup();
-  });
+  const url = servingAgent('none');
 
   it("serves loadwise's document on both paths and no node-metrics gauges", async () => {
     for (const path of [AGENT_PATHS.statistics, AGENT_PATHS.statisticsV1]) {
-      const parsed = parseStatistics(await (await fetch(`${base}${path}`)).json());
+      const parsed = parseStatistics(await (await fetch(`${url()}${path}`)).json());
       assert.ok(parsed.ok && parsed.stats.node === 'node-a', path);
     }
-    const text = await (await fetch(`${base}${AGENT_PATHS.metrics}`)).text();
+    const text = await (await fetch(`${url()}${AGENT_PATHS.metrics}`)).text();
     assert.doesNotMatch(text, /^node_cpu_usage_avg_5m/m);
   });
 });

@@ -7,11 +7,11 @@ import { type Server, createServer } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { ManualClock } from '../../common/clock.ts';
-import { createLogger } from '../../common/log.ts';
 import { decodeFraction } from '../../contracts/annotations.ts';
 import { DEFAULT_AGENT_URL_TEMPLATE } from '../../contracts/controller.ts';
 import { decodeCraneFraction } from '../../contracts/crane.ts';
-import { NodeAgent } from '../../node-agent/agent.ts';
+import type { NodeAgent } from '../../node-agent/agent.ts';
+import { testAgent } from '../support/agent.ts';
 import { type TestCluster, openTestCluster } from '../apiserver/cluster.ts';
 import { FakeProc } from '../support/fake-proc.ts';
 import { addNode, makeController } from './harness.ts';
@@ -55,14 +55,7 @@ describe('migration: node-metrics and loadwise agents feed one controller', () =
         [names.compat, 'node-metrics'],
       ] as const
     ).entries()) {
-      const agent = new NodeAgent({
-        nodeName: name,
-        procPath: procs[i]!.dir,
-        sampleIntervalMs: 10_000,
-        compat,
-        clock,
-        logger: createLogger({ level: 'silent', name }),
-      });
+      const agent = testAgent(procs[i]!, clock, { nodeName: name, compat });
       procs[i]!.setMemory(1000, 400);
       agent.sample();
       clock.advance(10_000);
