@@ -1,6 +1,7 @@
 // Parsers for command-line values shared by every component's flags. Each throws an
 // InvalidArgumentError, which commander prints as "error: option '--x' argument ... is invalid".
 import { Help, type HelpConfiguration, InvalidArgumentError, Option } from 'commander';
+import { craneTimeZone, isTimeZone } from '../contracts/crane.ts';
 import { parseDuration } from './duration.ts';
 import { LOG_LEVELS } from './log.ts';
 
@@ -88,3 +89,24 @@ export const HELP_LAYOUT: HelpConfiguration = {
     return option.mandatory ? `${base} (required)` : base;
   },
 };
+
+/** An IANA time zone name (Asia/Shanghai, UTC), as Go's time.LoadLocation takes it. */
+export function parseTimeZone(text: string): string {
+  if (!isTimeZone(text))
+    throw new InvalidArgumentError(`expected an IANA time zone such as Asia/Shanghai or UTC, got "${text}"`);
+  return text;
+}
+
+/**
+ * `--crane-timezone ZONE`: the zone crane-scheduler formats and parses its annotation times in.
+ * Defaults as crane does: `TZ`, then Asia/Shanghai. Check the result with parseTimeZone: commander
+ * does not parse a default, and `TZ` may hold something only a libc understands.
+ */
+export function craneTimeZoneOption(): Option {
+  return new Option(
+    '--crane-timezone <zone>',
+    "zone of crane-scheduler's annotation times (crane writes local time with a literal Z); must match crane's TZ",
+  )
+    .default(craneTimeZone(process.env), 'TZ, then Asia/Shanghai')
+    .argParser(parseTimeZone);
+}

@@ -96,6 +96,47 @@ test("crane-scheduler's DynamicSchedulerPolicy loads unchanged; figures loadwise
   ]);
 });
 
+test("crane-scheduler-plus's metrics: sync file (configs/crane-plus-metrics.yaml) loads as the controller's sync policy", async () => {
+  // The example is crane-scheduler-plus's file as its controller reads it: no apiVersion, no kind.
+  const result = await loadPolicyFile(
+    new URL('../configs/crane-plus-metrics.yaml', import.meta.url).pathname,
+  );
+  assert.ok(result.ok, result.ok ? '' : result.error);
+  assert.equal(result.policy.format, 'crane-metrics');
+  assert.deepEqual(result.policy.syncPolicy.slice(0, 2), [
+    { name: 'cpu_usage_avg_5m', periodMs: 3 * 60_000 },
+    { name: 'cpu_usage_max_avg_1h', periodMs: 15 * 60_000 },
+  ]);
+  assert.equal(result.policy.syncPolicy.length, 6);
+  // Valid as crane-scheduler-plus holds it: period plus five minutes.
+  assert.equal(figureValidityMs(result.policy, 'mem_usage_avg_5m'), 8 * 60_000);
+  assert.deepEqual([result.policy.predicate, result.policy.priority, result.policy.hotValue], [[], [], []]);
+  assert.match(result.warnings.join('\n'), /sets no thresholds, weights or hot value/);
+});
+
+test('a metrics: sync file is checked like the others', () => {
+  const cases: Array<[string, RegExp]> = [
+    ['metrics:\n  - {name: cpu_usage_avg_5m}', /metrics\/0 must have required property 'period'/],
+    [
+      'metrics:\n  - {name: cpu_usage_avg_5m, period: soon}',
+      /metrics\[0\] \(cpu_usage_avg_5m\) period: invalid duration/,
+    ],
+    ['metrics: {name: cpu_usage_avg_5m}', /\/metrics must be array/],
+    [
+      'metrics:\n  - {name: cpu_usage_avg_5m, period: 3m}\n  - {name: cpu_usage_avg_5m, period: 1m}',
+      /metrics: "cpu_usage_avg_5m" is listed twice/,
+    ],
+  ];
+  for (const [text, expected] of cases) {
+    const result = parsePolicy(text, 'm.yaml');
+    assert.ok(!result.ok, text);
+    assert.match(result.error, expected, text);
+  }
+  // Without `metrics:` and without apiVersion, the file is still judged as loadwise's own.
+  const neither = parsePolicy('syncPolicy: []', 'm.yaml');
+  assert.ok(!neither.ok && /must have required property 'apiVersion'/.test(neither.error));
+});
+
 test('invalid policies are rejected with a message that says what and where', () => {
   const cases: Array<[string, RegExp]> = [
     ['a: [', /not valid YAML/],

@@ -54,8 +54,11 @@ export interface EstimatePolicy {
 }
 
 export interface SchedulerPolicy {
-  /** Which spelling the file used. */
-  format: 'loadwise' | 'crane';
+  /**
+   * Which spelling the file used: loadwise's SchedulerPolicy, crane-scheduler's
+   * DynamicSchedulerPolicy, or crane-scheduler-plus's metric sync file (`metrics:` only).
+   */
+  format: 'loadwise' | 'crane' | 'crane-metrics';
   syncPolicy: SyncPolicy[];
   predicate: PredicatePolicy[];
   priority: PriorityPolicy[];
@@ -130,6 +133,13 @@ const CranePolicySchema = Type.Object({
   }),
 });
 
+// crane-scheduler-plus's metric sync file: a bare list of the figures its controller syncs and how
+// often, with no apiVersion or kind (`metrics: [{name: cpu_usage_avg_5m, period: 3m}, ...]`).
+// Leniently decoded too, like crane's own file.
+const CraneMetricsSchema = Type.Object({
+  metrics: Entries(Type.Object({ name: Name, period: Duration })),
+});
+
 type LoadwisePolicyFile = Static<typeof LoadwisePolicySchema>;
 type LoadwiseExtras = Pick<
   LoadwisePolicyFile,
@@ -151,6 +161,7 @@ type CranePolicyFile = Static<typeof CranePolicySchema>;
 const ajv = new Ajv({ allErrors: false, strict: true });
 const validateLoadwise = ajv.compile<LoadwisePolicyFile>(LoadwisePolicySchema);
 const validateCrane = ajv.compile<CranePolicyFile>(CranePolicySchema);
+const validateCraneMetrics = ajv.compile<Static<typeof CraneMetricsSchema>>(CraneMetricsSchema);
 
 function schemaError(origin: string, errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0];
@@ -190,6 +201,10 @@ export function parsePolicy(text: string, origin = 'policy'): PolicyResult {
       priority: spec.priority ?? [],
       hotValue: spec.hotValue ?? [],
     };
+  } else if (header.apiVersion === undefined && header.kind === undefined && 'metrics' in doc) {
+    if (!validateCraneMetrics(doc))
+      return { ok: false, error: schemaError(origin, validateCraneMetrics.errors) };
+    raw = { format: 'crane-metrics', syncPolicy: doc.metrics, predicate: [], priority: [], hotValue: [] };
   } else {
     if (!validateLoadwise(doc)) return { ok: false, error: schemaError(origin, validateLoadwise.errors) };
     raw = {
@@ -226,14 +241,16 @@ function finish(raw: RawPolicy, origin: string): PolicyResult {
   };
   const seen = new Set<string>();
   const syncPolicy: SyncPolicy[] = [];
+  // Errors name the list the way the file spells it.
+  const list = raw.format === 'crane-metrics' ? 'metrics' : 'syncPolicy';
   for (const [i, entry] of raw.syncPolicy.entries()) {
     if (seen.has(entry.name))
-      return { ok: false, error: `${origin}: syncPolicy: "${entry.name}" is listed twice` };
+      return { ok: false, error: `${origin}: ${list}: "${entry.name}" is listed twice` };
     seen.add(entry.name);
-    const periodMs = duration(entry.period, `syncPolicy[${i}] (${entry.name}) period`);
+    const periodMs = duration(entry.period, `${list}[${i}] (${entry.name}) period`);
     if (typeof periodMs === 'string') return { ok: false, error: periodMs };
     if (!isFigureName(entry.name))
-      warnings.push(`syncPolicy: loadwise does not measure "${entry.name}"; it is ignored`);
+      warnings.push(`${list}: loadwise does not measure "${entry.name}"; it is ignored`);
     syncPolicy.push({ name: entry.name, periodMs });
   }
   const predicate: PredicatePolicy[] = [];
@@ -255,6 +272,12 @@ function finish(raw: RawPolicy, origin: string): PolicyResult {
     const timeRangeMs = duration(entry.timeRange, `hotValue[${i}] timeRange`);
     if (typeof timeRangeMs === 'string') return { ok: false, error: timeRangeMs };
     hotValue.push({ timeRangeMs, count: entry.count });
+  }
+  if (raw.format === 'crane-metrics') {
+    warnings.push(
+      'a metrics sync file says only which figures the controller writes and how often; ' +
+        'it sets no thresholds, weights or hot value, so an extender reading it filters and scores on nothing',
+    );
   }
   const policy: SchedulerPolicy = { format: raw.format, syncPolicy, predicate, priority, hotValue };
   const extras = raw.extras;

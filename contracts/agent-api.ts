@@ -12,7 +12,13 @@ export const MAX_SAMPLE_AGE_SECONDS = 86_400;
 export const DEFAULT_SAMPLE_INTERVAL_SECONDS = 10;
 
 export const AGENT_PATHS = {
+  /**
+   * loadwise's document; with `--compat node-metrics`, node-metrics' flat document unless the
+   * request asks for LOADWISE_STATISTICS_MEDIA_TYPE (node-metrics.ts).
+   */
   statistics: '/statistics',
+  /** loadwise's document whatever the compatibility mode: the versioned path. */
+  statisticsV1: '/loadwise/v1/statistics',
   metrics: '/metrics',
   healthz: PROBE_PATHS.healthz,
   readyz: PROBE_PATHS.readyz,

@@ -81,6 +81,7 @@ export function decodeCount(text: string): DecodeResult {
   return { ok: true, annotation: { value, timestampMs: parts.time } };
 }
 
-function clip(text: string): string {
+/** Shortens text quoted in an error message. */
+export function clip(text: string): string {
   return text.length > 64 ? `${text.slice(0, 61)}...` : text;
 }

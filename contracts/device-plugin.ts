@@ -1,7 +1,7 @@
 // The kubelet device plugin API as loadwise uses it: the version, the socket names in kubelet's
 // device-plugin directory, and how device IDs are spelled. The agent (plugin side) and the test
 // kubelet both import these, so a rename cannot leave one side behind.
-import { VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE } from './resources.ts';
+import { VGPU_RESOURCE_NAME_SETS, type VgpuResourceNameSet } from './resources.ts';
 
 /** The device plugin API version loadwise speaks (kubelet's `pluginapi.Version`). */
 export const DEVICE_PLUGIN_API_VERSION = 'v1beta1';
@@ -16,10 +16,13 @@ export const MAX_DEVICE_ID_LENGTH = 63;
 
 export type VgpuResourceKind = 'core' | 'memory';
 
-export const VGPU_RESOURCE_NAMES: Readonly<Record<VgpuResourceKind, string>> = {
-  core: VGPU_CORE_RESOURCE,
-  memory: VGPU_MEMORY_RESOURCE,
-};
+export const VGPU_RESOURCE_NAMES: Readonly<Record<VgpuResourceKind, string>> =
+  VGPU_RESOURCE_NAME_SETS.loadwise;
+
+/** The names the device plugin registers for a name set (`--resource-names`). */
+export function vgpuResourceNames(set: VgpuResourceNameSet): Readonly<Record<VgpuResourceKind, string>> {
+  return VGPU_RESOURCE_NAME_SETS[set];
+}
 
 /** Our sockets in the device-plugin directory, one gRPC server per resource. */
 export const VGPU_PLUGIN_SOCKETS: Readonly<Record<VgpuResourceKind, string>> = {

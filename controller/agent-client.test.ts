@@ -3,7 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import type { V1Node } from '@kubernetes/client-node';
 import { ManualClock } from '../common/clock.ts';
 import { FAKE_SAMPLE_AGE_MS, FakeAgents } from '../test/agents/fake-agents.ts';
+import { readFileSync } from 'node:fs';
 import { agentUrl, nodeAddress, pollAgent } from './agent-client.ts';
+
+const nodeMetricsFixture = readFileSync(
+  new URL('../test/fixtures/node-metrics/statistics.json', import.meta.url),
+  'utf8',
+);
 
 const node = (name: string, addresses: Array<{ type: string; address: string }>): V1Node => ({
   metadata: { name },
@@ -92,5 +98,51 @@ describe('pollAgent over real sockets', () => {
       if (!result.ok) assert.equal(result.reason, reason, `${name}: ${result.detail}`);
     }
     assert.ok(hangSettledMs < 2000, `the timeout bounds a hanging agent (${hangSettledMs} ms)`);
+  });
+
+  test("a node-metrics agent's flat percent document, read by its shape as fractions dated on receipt", async () => {
+    agents.setBehaviour('nm', { kind: 'garbage', body: nodeMetricsFixture });
+    const received = Date.UTC(2026, 10, 22, 6, 3, 0);
+    const result = await pollAgent(url('nm'), 'nm', 1000, { nodeBoundAddress: true, now: () => received });
+    assert.ok(result.ok, result.ok ? '' : result.detail);
+    assert.equal(result.format, 'node-metrics');
+    assert.deepEqual(result.stats.windows, {
+      cpu_usage_active: 0.068,
+      cpu_usage_avg_5m: 0.068,
+      cpu_usage_max_avg_1h: 0.1245,
+      cpu_usage_max_avg_1d: 0.382,
+      mem_usage_active: 0.4137,
+      mem_usage_avg_5m: 0.412,
+      mem_usage_max_avg_1h: 0.4205,
+      mem_usage_max_avg_1d: 0.559,
+    });
+    assert.equal(result.stats.timestampMs, received);
+  });
+
+  test('a node-metrics document from an address that is not the node’s alone is refused: it names no node', async () => {
+    agents.setBehaviour('nm-shared', { kind: 'garbage', body: nodeMetricsFixture });
+    const result = await pollAgent(url('nm-shared'), 'nm-shared', 1000, {
+      nodeBoundAddress: false,
+      now: Date.now,
+    });
+    assert.ok(!result.ok);
+    assert.equal(result.reason, 'wrong_node');
+    assert.match(result.detail, /names no node/);
+  });
+
+  test('a node-metrics-shaped document out of range is garbage, with the key and value', async () => {
+    agents.setBehaviour('nm-bad', {
+      kind: 'garbage',
+      body: '{"cpu_usage_avg_5m": 0.5, "mem_usage_avg_5m": 180}',
+    });
+    agents.setBehaviour('nm-str', { kind: 'garbage', body: '{"cpu_usage_avg_5m": "6.8"}' });
+    for (const [name, pattern] of [
+      ['nm-bad', /mem_usage_avg_5m must be a percentage 0\.\.100, got 180/],
+      ['nm-str', /cpu_usage_avg_5m must be a percentage/],
+    ] as const) {
+      const result = await pollAgent(url(name), name, 1000, { nodeBoundAddress: true, now: Date.now });
+      assert.ok(!result.ok && result.reason === 'garbage', name);
+      assert.match(result.detail, pattern);
+    }
   });
 });

@@ -4,9 +4,29 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { ParsedStatistics } from '../contracts/agent-api.ts';
 import { parseStatistics } from '../contracts/statistics-parser.ts';
 import type { AgentFailureReason } from '../contracts/controller.ts';
+import {
+  LOADWISE_STATISTICS_MEDIA_TYPE,
+  looksLikeNodeMetrics,
+  parseNodeMetricsStatistics,
+} from '../contracts/node-metrics.ts';
+
+/** Which agent answered: loadwise's, or node-metrics (a node not yet migrated). */
+export type AgentFormat = 'loadwise' | 'node-metrics';
 
 export type PollResult =
-  { ok: true; stats: ParsedStatistics } | { ok: false; reason: AgentFailureReason; detail: string };
+  | { ok: true; stats: ParsedStatistics; format: AgentFormat }
+  | { ok: false; reason: AgentFailureReason; detail: string };
+
+export interface PollOptions {
+  /**
+   * Whether the URL's address belongs to this node alone: the Node's own IP (or its agent Pod's
+   * EndpointSlice endpoint) and no other node's this cycle. A node-metrics document names no node,
+   * so it is taken only from such an address; loadwise's document is checked by its node name.
+   */
+  nodeBoundAddress: boolean;
+  /** The reader's clock: node-metrics' figures carry no time and are dated on receipt. */
+  now: () => number;
+}
 
 /** A /statistics document is a few hundred bytes; anything far larger is not an agent. */
 const MAX_BODY_BYTES = 256 * 1024;
@@ -82,11 +102,18 @@ async function readLimited(response: Response): Promise<string> {
 }
 
 /** One GET of `url`; the timeout covers connecting, the headers and the whole body. */
-export async function pollAgent(url: string, nodeName: string, timeoutMs: number): Promise<PollResult> {
+export async function pollAgent(
+  url: string,
+  nodeName: string,
+  timeoutMs: number,
+  options: PollOptions = { nodeBoundAddress: false, now: Date.now },
+): Promise<PollResult> {
   const signal = AbortSignal.timeout(timeoutMs);
   let response: Response;
   try {
-    response = await fetch(url, { signal, headers: { accept: 'application/json' } });
+    // loadwise's own document first: an agent in node-metrics compatibility mode serves it on request.
+    const accept = `${LOADWISE_STATISTICS_MEDIA_TYPE}, application/json;q=0.9`;
+    response = await fetch(url, { signal, headers: { accept } });
   } catch (err: unknown) {
     return { ok: false, ...classifyNetworkError(err) };
   }
@@ -106,6 +133,7 @@ export async function pollAgent(url: string, nodeName: string, timeoutMs: number
   } catch {
     return { ok: false, reason: 'garbage', detail: `not JSON: ${JSON.stringify(text.slice(0, 60))}` };
   }
+  if (looksLikeNodeMetrics(body)) return nodeMetricsResult(body, options);
   const parsed = parseStatistics(body);
   if (!parsed.ok) return { ok: false, reason: 'garbage', detail: parsed.error };
   // An address that now belongs to another node (reused IP, wrong template) must not put that
@@ -113,5 +141,22 @@ export async function pollAgent(url: string, nodeName: string, timeoutMs: number
   if (parsed.stats.node !== nodeName) {
     return { ok: false, reason: 'wrong_node', detail: `agent reports node "${parsed.stats.node}"` };
   }
-  return parsed;
+  return { ...parsed, format: 'loadwise' };
+}
+
+function nodeMetricsResult(body: unknown, options: PollOptions): PollResult {
+  // Without a node name, the address is the only identity: one that is not this node's own, or
+  // that another node shares, could be anyone's load.
+  if (!options.nodeBoundAddress) {
+    return {
+      ok: false,
+      reason: 'wrong_node',
+      detail:
+        "a node-metrics document names no node; it is read only from the node's own address " +
+        '({ip} in --agent-url, or its agent endpoint), never from one another node shares',
+    };
+  }
+  const parsed = parseNodeMetricsStatistics(body, options.now());
+  if (!parsed.ok) return { ok: false, reason: 'garbage', detail: parsed.error };
+  return { ...parsed, format: 'node-metrics' };
 }

@@ -63,6 +63,8 @@ export interface ControllerConfig {
   apiTimeoutMs: number;
   minChange: number;
   craneCompat: boolean;
+  /** The zone crane reads its annotation times in; with craneCompat (default Asia/Shanghai). */
+  craneTimeZone?: string;
   /** Find agents through this Service's EndpointSlices; the Node's InternalIP when absent. */
   agentService?: AgentServiceRef;
   /** Label selector limiting which Nodes are managed (all when absent). */
@@ -98,6 +100,11 @@ export interface SyncReport {
 }
 
 type WriteOutcome = 'patched' | 'unchanged' | PatchFailureReason;
+
+interface AgentTarget {
+  url: string;
+  nodeBoundAddress: boolean;
+}
 
 interface Refresh {
   name: string;
@@ -212,7 +219,10 @@ export class Controller {
   /** Applies a new policy from the next decision on (figures, validity, hot-value rule). */
   setPolicy(policy: SchedulerPolicy): void {
     this.policy = policy;
-    this.planOptions = planOptionsFor(policy, this.config.minChange, this.config.craneCompat);
+    this.planOptions = {
+      ...planOptionsFor(policy, this.config.minChange, this.config.craneCompat),
+      craneTimeZone: this.config.craneTimeZone,
+    };
     this.bindings.setHorizon(hotValueHorizonMs(policy));
     // A reload that brings in a hot-value rule needs the Pod watch a start without one skipped.
     if (this.started && !this.stopping && policy.hotValue.length > 0) this.pods?.start();
@@ -279,9 +289,10 @@ export class Controller {
     const deadline = performance.now() + this.config.syncPeriodMs;
     const refreshes: Refresh[] = [];
     const cycle = new CycleConfirmations();
+    const targets = this.agentTargets(nodes);
     await forEachLimit(nodes, this.config.concurrency, async (node) => {
       try {
-        await this.syncNode(node, report, deadline, refreshes, cycle);
+        await this.syncNode(node, targets.get(node.metadata?.name ?? ''), report, deadline, refreshes, cycle);
       } catch (err: unknown) {
         cycle.failed(node.metadata?.name ?? '');
         this.config.logger.error({ node: node.metadata?.name, err: errorMessage(err) }, 'node sync failed');
@@ -323,28 +334,59 @@ export class Controller {
     return report;
   }
 
+  /**
+   * Each node's agent URL this cycle, and whether its address is the node's alone: filled from the
+   * node's own IP or agent endpoint ({ip} in the template) and shared with no other node (a reused
+   * IP, a stale Node). Only such an address is trusted with a document that names no node.
+   */
+  private agentTargets(nodes: readonly V1Node[]): Map<string, AgentTarget> {
+    const byNode = new Map<string, AgentTarget>();
+    const users = new Map<string, number>();
+    const hostOf = (url: string) => {
+      try {
+        return new URL(url).host;
+      } catch {
+        return url;
+      }
+    };
+    for (const node of nodes) {
+      const name = node.metadata?.name ?? '';
+      const url = agentUrl(
+        this.config.agentUrlTemplate,
+        node,
+        this.config.agentPort,
+        this.endpoints?.get(name),
+      );
+      if (url === undefined) continue;
+      byNode.set(name, { url, nodeBoundAddress: this.config.agentUrlTemplate.includes('{ip}') });
+      users.set(hostOf(url), (users.get(hostOf(url)) ?? 0) + 1);
+    }
+    for (const target of byNode.values()) {
+      if ((users.get(hostOf(target.url)) ?? 0) > 1) target.nodeBoundAddress = false;
+    }
+    return byNode;
+  }
+
   private async syncNode(
     node: V1Node,
+    target: AgentTarget | undefined,
     report: SyncReport,
     deadline: number,
     refreshes: Refresh[],
     cycle: CycleConfirmations,
   ): Promise<void> {
     const name = node.metadata?.name ?? '';
-    const url = agentUrl(
-      this.config.agentUrlTemplate,
-      node,
-      this.config.agentPort,
-      this.endpoints?.get(name),
-    );
     let stats: PlanInput['stats'];
     let inventory: string | undefined;
     let gpuLabels: Record<string, string> | undefined;
-    if (url === undefined) {
+    if (target === undefined) {
       this.countAgentFailure(report, 'no_address', name, 'the node has no InternalIP or ExternalIP');
     } else {
       const askedAtMs = this.config.clock.now();
-      const result = await pollAgent(url, name, this.config.requestTimeoutMs);
+      const result = await pollAgent(target.url, name, this.config.requestTimeoutMs, {
+        nodeBoundAddress: target.nodeBoundAddress,
+        now: () => this.config.clock.now(),
+      });
       report.polled++;
       if (result.ok) {
         this.config.metrics.agentPolls.inc({ result: 'ok' });

@@ -67,6 +67,7 @@ describe('loadwise-controller command', () => {
       '--request-timeout',
       '--min-change',
       '--crane-compat',
+      '--crane-timezone',
       '--leader-elect',
       '--lease-namespace',
       '--listen',
@@ -79,11 +80,14 @@ describe('loadwise-controller command', () => {
   it('rejects bad flag values and an invalid policy with a clear message and exit 1', async () => {
     const policy = join(dir, 'bad-policy.yaml');
     await writeFile(policy, 'apiVersion: loadwise.io/v1alpha1\nkind: SchedulerPolicy\nsyncPolicy: nope\n');
-    const [bad, leader, invalid] = await Promise.all([
+    const [bad, leader, invalid, zone] = await Promise.all([
       runAsync(['--min-change', '2']),
       runAsync(['--leader-elect=maybe']),
       runAsync(['--kubeconfig', kubeconfig, '--policy', policy]),
+      runAsync(['--crane-compat', '--crane-timezone', 'Mars/Olympus']),
     ]);
+    assert.equal(zone.status, 1);
+    assert.match(zone.stderr, /--crane-timezone.*expected an IANA time zone such as Asia\/Shanghai/);
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /--min-change.*fraction between 0 and 1/);
     assert.equal(leader.status, 1);

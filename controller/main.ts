@@ -4,11 +4,13 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  craneTimeZoneOption,
   listenOption,
   logLevelOption,
   parsePositiveDuration,
   parsePositiveInt,
   HELP_LAYOUT,
+  parseTimeZone,
 } from '../common/cli.ts';
 import { systemClock } from '../common/clock.ts';
 import { exitOnSignals } from '../common/lifecycle.ts';
@@ -138,12 +140,14 @@ const program = new Command()
   .addOption(
     new Option(
       '--crane-compat [bool]',
-      "also write crane-scheduler's bare annotation keys (cpu_usage_avg_5m, ...)",
+      "also write crane-scheduler's bare annotation keys (cpu_usage_avg_5m, ..., node_hot_value) in crane's " +
+        'own format and zone (see --crane-timezone), so crane-scheduler reads them during a migration',
     )
       .default(false)
       .preset('true')
       .argParser(parseBool),
   )
+  .addOption(craneTimeZoneOption())
   .addOption(
     new Option(
       '--node-selector <labels>',
@@ -212,6 +216,7 @@ const opts = program.opts<{
   apiTimeout: number;
   minChange: number;
   craneCompat: boolean;
+  craneTimezone: string;
   nodeSelector?: string;
   leaderElect: boolean;
   leaseNamespace: string;
@@ -225,6 +230,11 @@ const opts = program.opts<{
 }>();
 
 const logger = createLogger({ level: opts.logLevel, name: 'controller' });
+try {
+  parseTimeZone(opts.craneTimezone);
+} catch (err: unknown) {
+  program.error(`error: --crane-timezone (default from TZ): ${(err as Error).message}`);
+}
 
 if (opts.leaderElect && !(opts.retryPeriod < opts.renewDeadline && opts.renewDeadline < opts.leaseDuration)) {
   logger.fatal('leader election needs --retry-period < --renew-deadline < --lease-duration');
@@ -278,6 +288,7 @@ const controller = new Controller({
   apiTimeoutMs: opts.apiTimeout,
   minChange: opts.minChange,
   craneCompat: opts.craneCompat,
+  craneTimeZone: opts.craneTimezone,
   nodeSelector: opts.nodeSelector,
   syncRecordNamespace: opts.syncRecord ? opts.leaseNamespace : undefined,
   leaderElection: opts.leaderElect

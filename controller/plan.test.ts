@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { encodeCount, encodeFraction } from '../contracts/annotations.ts';
+import { CRANE_HOT_VALUE_VALIDITY_MS, decodeCraneCount, decodeCraneFraction } from '../contracts/crane.ts';
 import type { FigureName } from '../contracts/figures.ts';
 import { encodeGpuInventory, GPU_INVENTORY_ANNOTATION } from '../contracts/gpu-inventory.ts';
 import { type PlanOptions, planNodePatch } from './plan.ts';
@@ -115,7 +116,7 @@ describe('planNodePatch', () => {
     assert.equal(withFigure?.annotations['loadwise.io/node_hot_value'], '2,2026-11-22T06:01:00Z');
   });
 
-  test('crane compatibility writes the bare keys too, and fills them in when turned on later', () => {
+  test("crane compatibility writes the bare keys too, in crane's format and zone, and fills them in when turned on later", () => {
     const compat = { ...options, craneCompat: true };
     const plan = planNodePatch(
       {
@@ -128,9 +129,10 @@ describe('planNodePatch', () => {
     );
     assert.deepEqual(plan?.annotations, {
       'loadwise.io/cpu_usage_avg_5m': '0.35000,2026-11-22T06:00:00Z',
-      cpu_usage_avg_5m: '0.35000,2026-11-22T06:00:00Z',
+      // crane's time: Asia/Shanghai wall time (crane's default zone) with a literal Z.
+      cpu_usage_avg_5m: '0.35000,2026-11-22T14:00:00Z',
       'loadwise.io/node_hot_value': '0,2026-11-22T06:00:00Z',
-      node_hot_value: '0,2026-11-22T06:00:00Z',
+      node_hot_value: '0,2026-11-22T14:00:00Z',
     });
     const onlyOurs = { 'loadwise.io/cpu_usage_avg_5m': encodeFraction(0.35, T0) };
     const later = T0 + MIN;
@@ -143,6 +145,51 @@ describe('planNodePatch', () => {
       compat,
     );
     assert.deepEqual(filled?.reasons, ['compat']);
+  });
+
+  test('crane compatibility rewrites bare keys an older loadwise wrote in UTC, and honours --crane-timezone', () => {
+    const compat = { ...options, craneCompat: true, craneTimeZone: 'Europe/Berlin' };
+    const stamp = encodeFraction(0.35, T0);
+    const utcMirror = { 'loadwise.io/cpu_usage_avg_5m': stamp, cpu_usage_avg_5m: stamp };
+    const later = T0 + MIN;
+    const plan = planNodePatch(
+      {
+        annotations: utcMirror,
+        stats: { figures: { cpu_usage_avg_5m: 0.35 }, measuredAtMs: later },
+        nowMs: later,
+      },
+      compat,
+    );
+    assert.deepEqual(plan?.reasons, ['compat']);
+    assert.equal(plan?.annotations.cpu_usage_avg_5m, '0.35000,2026-11-22T07:01:00Z');
+    // Once crane's key mirrors ours in crane's zone, nothing is due.
+    const mirrored = {
+      'loadwise.io/cpu_usage_avg_5m': stamp,
+      cpu_usage_avg_5m: '0.35000,2026-11-22T07:00:00Z',
+    };
+    assert.equal(
+      planNodePatch(
+        {
+          annotations: mirrored,
+          stats: { figures: { cpu_usage_avg_5m: 0.35 }, measuredAtMs: later },
+          nowMs: later,
+        },
+        compat,
+      ),
+      undefined,
+    );
+  });
+
+  test("crane compatibility refreshes the hot value within crane's five-minute validity", () => {
+    const long = { ...options, hotValueValidityMs: 20 * MIN };
+    const steady = {
+      annotations: { 'loadwise.io/node_hot_value': encodeCount(1, T0) },
+      hotValue: 1,
+      nowMs: T0 + 3 * MIN,
+    };
+    // loadwise alone waits until half of its own validity (10 min); crane would read 0 after 5.
+    assert.equal(planNodePatch(steady, long), undefined);
+    assert.deepEqual(planNodePatch(steady, { ...long, craneCompat: true })?.reasons, ['expiring']);
   });
 
   test('economy: an hour of steady load with noise, synced every 30 s, costs at most 12 patches', () => {
@@ -190,6 +237,47 @@ describe('planNodePatch', () => {
       },
     );
     assert.equal(planNodePatch({ annotations: {}, labels: written, nowMs: T0 }, options), undefined);
+  });
+
+  test("steady state with --crane-compat: for an hour crane's own reader finds every bare key fresh", () => {
+    // crane's plugin reads the bare keys in its zone: a figure is valid for its period + 5 min
+    // (options.validityMs holds exactly that), node_hot_value for 5 min.
+    const zone = 'Asia/Shanghai';
+    const compat = { ...options, craneCompat: true, craneTimeZone: zone };
+    let annotations: Record<string, string> = {};
+    let patches = 0;
+    for (let t = T0; t <= T0 + 60 * MIN; t += 30_000) {
+      const plan = planNodePatch(
+        {
+          annotations,
+          stats: {
+            figures: { cpu_usage_avg_5m: 0.4, mem_usage_avg_5m: 0.6, cpu_usage_max_avg_1d: 0.7 },
+            measuredAtMs: t - 1000,
+          },
+          hotValue: 1,
+          nowMs: t,
+        },
+        compat,
+      );
+      if (plan) {
+        patches++;
+        annotations = { ...annotations, ...plan.annotations };
+      }
+      for (const [figure, validityMs] of compat.validityMs) {
+        const read = decodeCraneFraction(annotations[figure] ?? '', zone);
+        assert.ok(
+          read.ok && read.annotation.timestampMs + validityMs > t,
+          `${figure} stale for crane at +${(t - T0) / MIN} min`,
+        );
+      }
+      const hot = decodeCraneCount(annotations.node_hot_value ?? '', zone);
+      assert.ok(
+        hot.ok && hot.annotation.value === 1 && hot.annotation.timestampMs + CRANE_HOT_VALUE_VALIDITY_MS > t,
+        `node_hot_value stale for crane at +${(t - T0) / MIN} min`,
+      );
+    }
+    // Refreshing within crane's five minutes costs more than loadwise alone (≤ 12), still far below crane's annotator.
+    assert.ok(patches <= 24, `${patches} patches in an hour`); // measured: 21 (13 without --crane-compat)
   });
 
   test('the GPU inventory is written when it changes, and costs no PATCH of its own otherwise', () => {

@@ -4,12 +4,21 @@ import {
   craneAnnotationKey,
   DEFAULT_FUTURE_SKEW_MS,
   decodeCount,
+  type DecodeResult,
   decodeFraction,
   encodeCount,
   encodeFraction,
   figureAnnotationKey,
   HOT_VALUE_ANNOTATION,
 } from '../contracts/annotations.ts';
+import {
+  CRANE_DEFAULT_TIME_ZONE,
+  CRANE_HOT_VALUE_VALIDITY_MS,
+  decodeCraneCount,
+  decodeCraneFraction,
+  encodeCraneCount,
+  encodeCraneFraction,
+} from '../contracts/crane.ts';
 import { type FigureName, HOT_VALUE, isFigureName } from '../contracts/figures.ts';
 import { figureValidityMs, hotValueValidityMs, type SchedulerPolicy } from '../common/policy.ts';
 import { GPU_INVENTORY_ANNOTATION, GPU_NODE_LABELS } from '../contracts/gpu-inventory.ts';
@@ -17,8 +26,10 @@ import { GPU_INVENTORY_ANNOTATION, GPU_NODE_LABELS } from '../contracts/gpu-inve
 export interface PlanOptions {
   /** A figure is rewritten when it moved by at least this much (fraction). */
   minChange: number;
-  /** Also write crane-scheduler's bare keys. */
+  /** Also write crane-scheduler's bare keys, in crane's format and zone. */
   craneCompat: boolean;
+  /** The zone crane reads its times in (crane's `TZ`, default Asia/Shanghai); used with craneCompat. */
+  craneTimeZone?: string;
   /** The figures to write and how long each stays valid once written. */
   validityMs: ReadonlyMap<FigureName, number>;
   /** How long a written hot value stays valid. */
@@ -108,6 +119,22 @@ function inFuture(timestampMs: number, nowMs: number, options: PlanOptions): boo
   return timestampMs > nowMs + (options.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS);
 }
 
+/** Whether crane's key holds the same value and time as loadwise's (read in crane's zone). */
+function mirrors(
+  text: string | undefined,
+  written: { value: number; timestampMs: number },
+  zone: string,
+  decode: (text: string, zone: string) => DecodeResult,
+): boolean {
+  if (text === undefined) return false;
+  const decoded = decode(text, zone);
+  return (
+    decoded.ok &&
+    decoded.annotation.timestampMs === written.timestampMs &&
+    Math.abs(decoded.annotation.value - written.value) < EPSILON
+  );
+}
+
 /**
  * The annotations to patch onto a node, or undefined when nothing is due. Something is due when a
  * figure is missing or unreadable, moved by at least `minChange`, or was written more than half
@@ -126,6 +153,7 @@ export function planNodePatch(input: PlanInput, options: PlanOptions): Plan | un
   const out: Record<string, string> = {};
   let oldestWrittenMs = Number.POSITIVE_INFINITY;
   let urgent = false;
+  const crane = options.craneCompat ? (options.craneTimeZone ?? CRANE_DEFAULT_TIME_ZONE) : undefined;
   if (input.stats) {
     const { figures } = input.stats;
     // Annotations carry whole seconds: compare at that precision, or one measurement looks newer
@@ -138,9 +166,8 @@ export function planNodePatch(input: PlanInput, options: PlanOptions): Plan | un
       const written = decodeFraction(current[key] ?? '');
       const future = written.ok && inFuture(written.annotation.timestampMs, input.nowMs, options);
       if (written.ok && !future && measuredAtMs <= written.annotation.timestampMs) continue;
-      const encoded = encodeFraction(value, measuredAtMs);
-      out[key] = encoded;
-      if (options.craneCompat) out[craneAnnotationKey(figure)] = encoded;
+      out[key] = encodeFraction(value, measuredAtMs);
+      if (crane) out[craneAnnotationKey(figure)] = encodeCraneFraction(value, measuredAtMs, crane);
       if (written.ok) {
         const age = input.nowMs - written.annotation.timestampMs;
         oldestWrittenMs = Math.min(oldestWrittenMs, written.annotation.timestampMs);
@@ -150,29 +177,33 @@ export function planNodePatch(input: PlanInput, options: PlanOptions): Plan | un
       else if (future) due.add('future');
       else if (Math.abs(value - written.annotation.value) >= options.minChange - EPSILON) due.add('moved');
       else if (input.nowMs - written.annotation.timestampMs > validityMs / 2) due.add('expiring');
-      else if (options.craneCompat && current[craneAnnotationKey(figure)] !== current[key]) due.add('compat');
+      else if (
+        crane &&
+        !mirrors(current[craneAnnotationKey(figure)], written.annotation, crane, decodeCraneFraction)
+      )
+        due.add('compat');
     }
   }
   if (input.hotValue !== undefined) {
     const written = decodeCount(current[HOT_VALUE_ANNOTATION] ?? '');
-    const encoded = encodeCount(input.hotValue, input.nowMs);
+    // crane reads its hot value as valid for five minutes flat: refresh in time for that reader too.
+    const hotValidityMs = crane
+      ? Math.min(options.hotValueValidityMs, CRANE_HOT_VALUE_VALIDITY_MS)
+      : options.hotValueValidityMs;
     if (written.ok) {
       oldestWrittenMs = Math.min(oldestWrittenMs, written.annotation.timestampMs);
-      if (input.nowMs - written.annotation.timestampMs > options.hotValueValidityMs * LATEST_REFRESH)
-        urgent = true;
+      if (input.nowMs - written.annotation.timestampMs > hotValidityMs * LATEST_REFRESH) urgent = true;
     }
     if (!written.ok || written.annotation.value !== input.hotValue) due.add('hot_value');
     else if (inFuture(written.annotation.timestampMs, input.nowMs, options)) due.add('future');
-    else if (input.nowMs - written.annotation.timestampMs > options.hotValueValidityMs / 2)
-      due.add('expiring');
+    else if (input.nowMs - written.annotation.timestampMs > hotValidityMs / 2) due.add('expiring');
     else if (
-      options.craneCompat &&
-      current[craneAnnotationKey(HOT_VALUE)] !== current[HOT_VALUE_ANNOTATION]
-    ) {
+      crane &&
+      !mirrors(current[craneAnnotationKey(HOT_VALUE)], written.annotation, crane, decodeCraneCount)
+    )
       due.add('compat');
-    }
-    out[HOT_VALUE_ANNOTATION] = encoded;
-    if (options.craneCompat) out[craneAnnotationKey(HOT_VALUE)] = encoded;
+    out[HOT_VALUE_ANNOTATION] = encodeCount(input.hotValue, input.nowMs);
+    if (crane) out[craneAnnotationKey(HOT_VALUE)] = encodeCraneCount(input.hotValue, input.nowMs, crane);
   }
   // The inventory changes only when GPUs come, go or change health: written then, and carried on
   // any other patch only if it differs, so it costs no PATCHes of its own at a steady state.

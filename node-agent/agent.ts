@@ -4,8 +4,15 @@ import type { FastifyInstance } from 'fastify';
 import type { Clock } from '../common/clock.ts';
 import { createServer, errorBody, probeRoutes, route } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
-import { AGENT_PATHS } from '../contracts/index.ts';
-import type { GpuStatistics } from '../contracts/index.ts';
+import {
+  AGENT_PATHS,
+  type AgentCompatMode,
+  type GpuStatistics,
+  LOADWISE_STATISTICS_MEDIA_TYPE,
+  type NodeMetricsDocument,
+  type Statistics,
+  toPercent,
+} from '../contracts/index.ts';
 import { type GpuProvider, type GpuSnapshot, nodeGpuUsage } from './gpu/provider.ts';
 import type { Allocations } from './gpu/simulated-provider.ts';
 import { AgentMetrics } from './metrics.ts';
@@ -25,6 +32,8 @@ export interface AgentOptions {
   gpuAllocations?: Allocations;
   /** Told of every GPU reading (the device plugin's inventory follows it). */
   onGpuReading?: (snapshot: GpuSnapshot) => void;
+  /** `node-metrics`: also serve node-metrics' documents (flat percent /statistics, node_<figure> gauges). */
+  compat?: AgentCompatMode;
 }
 
 // Every agent endpoint is a GET; a body is never needed.
@@ -58,6 +67,7 @@ export class NodeAgent {
         const asOf = this.sampler.lastGoodSampleMs;
         return asOf === undefined ? undefined : Math.max(0, opts.clock.now() - asOf) / 1000;
       },
+      nodeMetricsGauges: opts.compat === 'node-metrics',
     });
     this.loop = new SampleLoop(opts.sampleIntervalMs, () => this.sample());
     this.server = this.buildServer();
@@ -165,18 +175,33 @@ export class NodeAgent {
     }
   }
 
+  /** loadwise's /statistics document, or undefined before the first good sample. */
+  statistics(): Statistics | undefined {
+    const figures = this.figures();
+    const asOf = this.sampler.lastGoodSampleMs;
+    if (figures === undefined || asOf === undefined) return undefined;
+    const { nodeName, clock, sampleIntervalMs } = this.opts;
+    const stats = buildStatistics(nodeName, figures, asOf, clock.now(), sampleIntervalMs);
+    const gpus = this.gpus();
+    return gpus ? { ...stats, gpus } : stats;
+  }
+
   private buildServer(): FastifyInstance {
     const app = createServer({ logger: this.opts.logger, bodyLimit: BODY_LIMIT_BYTES });
-    route(app, AGENT_PATHS.statistics, ['GET'], async (_request, reply) => {
-      const figures = this.figures();
-      const asOf = this.sampler.lastGoodSampleMs;
-      if (figures === undefined || asOf === undefined) {
-        return reply.code(503).send(errorBody('Service Unavailable', 'no good sample yet'));
+    route(app, AGENT_PATHS.statisticsV1, ['GET'], async (_request, reply) => {
+      const stats = this.statistics();
+      return stats ?? reply.code(503).send(errorBody('Service Unavailable', 'no good sample yet'));
+    });
+    route(app, AGENT_PATHS.statistics, ['GET'], async (request, reply) => {
+      const stats = this.statistics();
+      if (!stats) return reply.code(503).send(errorBody('Service Unavailable', 'no good sample yet'));
+      if (this.opts.compat !== 'node-metrics') return stats;
+      // One agent serves both controllers: loadwise's asks for its own document by media type.
+      void reply.header('vary', 'Accept');
+      if (request.headers.accept?.includes(LOADWISE_STATISTICS_MEDIA_TYPE)) {
+        return reply.type(LOADWISE_STATISTICS_MEDIA_TYPE).send(JSON.stringify(stats));
       }
-      const { nodeName, clock, sampleIntervalMs } = this.opts;
-      const stats = buildStatistics(nodeName, figures, asOf, clock.now(), sampleIntervalMs);
-      const gpus = this.gpus();
-      return gpus ? { ...stats, gpus } : stats;
+      return nodeMetricsDocument(stats);
     });
     route(app, AGENT_PATHS.metrics, ['GET'], async (_request, reply) => {
       const text = await this.metrics.registry.metrics();
@@ -185,4 +210,11 @@ export class NodeAgent {
     probeRoutes(app, () => (this.ready ? undefined : 'no good sample of /proc yet'));
     return app;
   }
+}
+
+/** node-metrics' flat /statistics: every figure the agent has, in percent. */
+export function nodeMetricsDocument(stats: Statistics): NodeMetricsDocument {
+  const doc: NodeMetricsDocument = {};
+  for (const [figure, fraction] of Object.entries(stats.windows)) doc[figure] = toPercent(fraction);
+  return doc;
 }

@@ -4,6 +4,8 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/log.ts';
+import type { AgentCompatMode } from '../contracts/node-metrics.ts';
+import type { VgpuResourceNameSet } from '../contracts/resources.ts';
 import type { DevicePlugin } from './device-plugin/plugin.ts';
 import type { EnforceMode, GpuWatchdog } from './gpu-watchdog/watchdog.ts';
 import { defaultRunner } from './gpu/nvidia-smi-provider.ts';
@@ -20,6 +22,8 @@ export interface DevicePluginSettings {
   libraryDir: string;
   devRoot: string;
   memoryUnitMiB: number;
+  /** Resource names to register: loadwise's, or gpu-manager's tencent.com/vcuda-* (default loadwise). */
+  resourceNames?: VgpuResourceNameSet;
   /** Resolves the cluster; throws when there is none (then `auto` leaves the plugin off). */
   kubeConfig: () => KubeConfig | Promise<KubeConfig>;
 }
@@ -41,6 +45,8 @@ export interface NodeAgentAppOptions {
   devicePlugin: DevicePluginSettings;
   /** Absent: off (the local mode's simulated GPUs have no processes to watch). */
   gpuWatchdog?: GpuWatchdogSettings;
+  /** Also serve node-metrics' documents (see AgentOptions.compat). */
+  compat?: AgentCompatMode;
   clock: Clock;
   logger: Logger;
 }
@@ -84,6 +90,7 @@ export async function startNodeAgent(opts: NodeAgentAppOptions): Promise<NodeAge
     nodeName: opts.nodeName,
     procPath: opts.procPath,
     sampleIntervalMs: opts.sampleIntervalMs,
+    compat: opts.compat,
     clock: opts.clock,
     logger,
   });
@@ -187,6 +194,7 @@ async function startDevicePlugin(
     libraryDir: settings.libraryDir,
     devRoot: settings.devRoot,
     memoryUnitMiB: settings.memoryUnitMiB,
+    resourceNames: settings.resourceNames,
     clock: opts.clock,
     logger: opts.logger.child({ part: 'device-plugin' }),
   });

@@ -36,6 +36,9 @@ describe('loadwise-agent command', () => {
       '--enforce-gpu-memory',
       '--gpu-context-allowance',
       '--gpu-watchdog-interval',
+      '--compat',
+      '--web.listen-address',
+      '--resource-names',
       '--help',
     ]) {
       assert.match(r.stdout, new RegExp(flag));
@@ -101,6 +104,44 @@ describe('loadwise-agent command', () => {
       const [code] = await once(child, 'exit');
       assert.equal(code, 0);
       assert.ok(performance.now() - started < 2000, `took ${performance.now() - started} ms`);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it("takes node-metrics' arguments: --web.listen-address as --listen, --compat node-metrics", async () => {
+    const [cmd, argv] = node(['--listen', '127.0.0.1:0', '--web.listen-address', '127.0.0.1:0']);
+    const both = spawnSync(cmd, argv, { encoding: 'utf8' });
+    assert.equal(both.status, 1);
+    assert.match(both.stderr, /--listen and --web.listen-address are the same setting/);
+    const [cmd3, argv3] = node(['--resource-names', 'gpu-manager', '--vgpu-memory-unit', '1024']);
+    const unit = spawnSync(cmd3, argv3, { encoding: 'utf8' });
+    assert.equal(unit.status, 1);
+    assert.match(unit.stderr, /vcuda-memory in 256 MiB units; --vgpu-memory-unit must stay 256/);
+    const [cmd2, argv2] = node(['--compat', 'crane']);
+    const bad = spawnSync(cmd2, argv2, { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /Allowed choices are none, node-metrics/);
+
+    const { child, base } = await startAgent([
+      '--web.listen-address=127.0.0.1:0',
+      '--compat',
+      'node-metrics',
+      '--proc-path',
+      proc.dir,
+      '--sample-interval',
+      '100ms',
+    ]);
+    try {
+      let body: Record<string, number> = {};
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && body.cpu_usage_active === undefined) {
+        proc.runFor(100, 50);
+        const res = await fetch(`${base}/statistics`);
+        if (res.status === 200) body = (await res.json()) as typeof body;
+        if (body.cpu_usage_active === undefined) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(body.mem_usage_active, 25, 'percent, as node-metrics serves it');
     } finally {
       child.kill('SIGKILL');
     }

@@ -4,8 +4,10 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import {
+  type ListenAddress,
   listenOption,
   logLevelOption,
+  parseListen,
   parsePositiveDuration,
   parsePositiveInt,
   HELP_LAYOUT,
@@ -14,9 +16,14 @@ import { systemClock } from '../common/clock.ts';
 import { exitOnSignals } from '../common/lifecycle.ts';
 import { createLogger } from '../common/log.ts';
 import {
+  AGENT_COMPAT_MODES,
   AGENT_DEFAULT_PORT,
+  type AgentCompatMode,
   DEFAULT_SAMPLE_INTERVAL_SECONDS,
   DEFAULT_VGPU_MEMORY_UNIT_MIB,
+  GPU_MANAGER_MEMORY_UNIT_MIB,
+  VGPU_RESOURCE_NAME_SET_CHOICES,
+  type VgpuResourceNameSet,
 } from '../contracts/index.ts';
 import { DEFAULT_DEVICE_PLUGIN_DIR } from '../contracts/device-plugin.ts';
 import { type NodeAgentApp, startNodeAgent } from './app.ts';
@@ -55,7 +62,25 @@ const program = new Command()
       'history and serves the windows on /statistics (JSON) and /metrics (Prometheus); on a GPU node ' +
       'it is also the kubelet device plugin for the loadwise.io/vgpu-core and vgpu-memory resources.',
   )
-  .addOption(listenOption(AGENT_DEFAULT_PORT, '/statistics, /metrics, /healthz and /readyz'))
+  .addOption(
+    listenOption(AGENT_DEFAULT_PORT, '/statistics, /loadwise/v1/statistics, /metrics, /healthz and /readyz'),
+  )
+  .addOption(
+    new Option(
+      '--web.listen-address <host:port>',
+      "alias of --listen, node-metrics' spelling, so its DaemonSet arguments keep working",
+    ).argParser(parseListen),
+  )
+  .addOption(
+    new Option(
+      '--compat <system>',
+      "also speak another agent's protocol: node-metrics (GET /statistics answers node-metrics' flat " +
+        'document in percent unless the request asks for application/vnd.loadwise.statistics.v1+json, ' +
+        "/metrics adds node_<figure> gauges in percent; loadwise's document stays on /loadwise/v1/statistics)",
+    )
+      .choices(AGENT_COMPAT_MODES)
+      .default('none'),
+  )
   .addOption(
     new Option(
       '--proc-path <dir>',
@@ -120,6 +145,16 @@ const program = new Command()
       .default(DEFAULT_VGPU_MEMORY_UNIT_MIB)
       .argParser(parsePositiveInt),
   )
+  .addOption(
+    new Option(
+      '--resource-names <set>',
+      'extended resources the device plugin registers: loadwise (loadwise.io/vgpu-core, loadwise.io/vgpu-memory) ' +
+        "or gpu-manager (tencent.com/vcuda-core, tencent.com/vcuda-memory, for pod specs and quotas written for Tencent's " +
+        'gpu-manager; memory units are 256 MiB). One set per node, never both; the extender reads either',
+    )
+      .choices(VGPU_RESOURCE_NAME_SET_CHOICES)
+      .default('loadwise'),
+  )
   .addOption(new Option('--dev-root <dir>', "where the host's /dev is visible").default('/dev'))
   .addOption(
     new Option(
@@ -155,7 +190,9 @@ const program = new Command()
 
 program.parse();
 const opts = program.opts<{
-  listen: { host: string; port: number };
+  listen: ListenAddress;
+  'web.listenAddress'?: ListenAddress;
+  compat: AgentCompatMode;
   procPath: string;
   sampleInterval: number;
   nodeName: string;
@@ -167,6 +204,7 @@ const opts = program.opts<{
   vgpuConfigRoot: string;
   vgpuLibraryDir: string;
   vgpuMemoryUnit: number;
+  resourceNames: VgpuResourceNameSet;
   devRoot: string;
   kubeconfig?: string;
   enforceGpuMemory: EnforceMode;
@@ -174,6 +212,14 @@ const opts = program.opts<{
   gpuWatchdogInterval: number;
   logLevel: string;
 }>();
+
+if (opts['web.listenAddress'] && program.getOptionValueSource('listen') === 'cli')
+  program.error('error: --listen and --web.listen-address are the same setting; give one');
+const listen = opts['web.listenAddress'] ?? opts.listen;
+if (opts.resourceNames === 'gpu-manager' && opts.vgpuMemoryUnit !== GPU_MANAGER_MEMORY_UNIT_MIB)
+  program.error(
+    `error: --resource-names gpu-manager counts tencent.com/vcuda-memory in ${GPU_MANAGER_MEMORY_UNIT_MIB} MiB units; --vgpu-memory-unit must stay ${GPU_MANAGER_MEMORY_UNIT_MIB}`,
+  );
 
 const logger = createLogger({ level: opts.logLevel, name: 'node-agent' });
 try {
@@ -191,6 +237,7 @@ try {
     sampleIntervalMs: opts.sampleInterval,
     gpuProvider: opts.gpuProvider,
     gpuInventory: opts.gpuInventory,
+    compat: opts.compat,
     devicePlugin: {
       mode: opts.devicePlugin,
       socketDir: opts.devicePluginPath,
@@ -199,6 +246,7 @@ try {
       libraryDir: opts.vgpuLibraryDir,
       devRoot: opts.devRoot,
       memoryUnitMiB: opts.vgpuMemoryUnit,
+      resourceNames: opts.resourceNames,
       // Loaded only when needed: the Kubernetes client is the agent's largest dependency, and a
       // node without GPUs never needs it.
       kubeConfig: async () =>
@@ -220,12 +268,18 @@ try {
 exitOnSignals(logger, () => app.stop());
 
 try {
-  const address = await app.listen(opts.listen.host, opts.listen.port);
+  const address = await app.listen(listen.host, listen.port);
   logger.info(
-    { address, node: opts.nodeName, procPath: opts.procPath, sampleIntervalMs: opts.sampleInterval },
+    {
+      address,
+      node: opts.nodeName,
+      procPath: opts.procPath,
+      sampleIntervalMs: opts.sampleInterval,
+      compat: opts.compat,
+    },
     'node agent listening',
   );
 } catch (err) {
-  logger.fatal({ err }, `cannot listen on ${opts.listen.host}:${opts.listen.port}`);
+  logger.fatal({ err }, `cannot listen on ${listen.host}:${listen.port}`);
   process.exit(1);
 }

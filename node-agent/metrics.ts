@@ -6,6 +6,8 @@ import {
   type GpuStatistics,
   NODE_FIGURES,
   nodeFigureMetric,
+  nodeMetricsGaugeName,
+  toPercent,
   SAMPLE_FAILURE_REASONS,
 } from '../contracts/index.ts';
 import type { SampleFailure, SampleSource } from './sampler.ts';
@@ -18,6 +20,8 @@ export interface AgentMetricsSource {
   sampleAgeSeconds(): number | undefined;
   /** The GPUs as last read, or undefined on a node without any. */
   gpus(): GpuStatistics[] | undefined;
+  /** Also export node-metrics' unlabelled `node_<figure>` gauges in percent (--compat node-metrics). */
+  nodeMetricsGauges?: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -41,6 +45,18 @@ export class AgentMetrics {
         registers: [],
       }),
     }));
+    // node-metrics' spelling, for crane-scheduler-plus and dashboards built on it: one series per
+    // figure, no labels (a node-metrics target is one node), percent.
+    const percentGauges = source.nodeMetricsGauges
+      ? NODE_FIGURES.map((figure) => ({
+          figure,
+          gauge: new Gauge({
+            name: nodeMetricsGaugeName(figure),
+            help: `Node ${figure.replace(/_/g, ' ')} (percent 0..100, node-metrics compatible)`,
+            registers: [],
+          }),
+        }))
+      : [];
     const coverage = new Gauge({
       name: AGENT_METRICS.windowCoverage,
       help: 'Seconds of each window backed by samples',
@@ -67,9 +83,14 @@ export class AgentMetrics {
           gauge.set({ node }, value);
           coverage.set({ node, figure }, reading?.coverageSeconds[figure] ?? 0);
         }
+        for (const { figure, gauge } of percentGauges) {
+          gauge.reset();
+          const value = reading?.values[figure];
+          if (value !== undefined) gauge.set(toPercent(value));
+        }
       },
     });
-    for (const { gauge } of figureGauges) this.registry.registerMetric(gauge);
+    for (const { gauge } of [...figureGauges, ...percentGauges]) this.registry.registerMetric(gauge);
     this.registry.registerMetric(coverage);
     this.registerGpuGauges(source);
     this.samples = new Counter({

@@ -188,3 +188,68 @@ describe('extender with a whole-GPU pod that asks for memory', () => {
     assert.equal((await bind(a100)).Error, '');
   });
 });
+
+describe('extender with pods written for gpu-manager (tencent.com/vcuda-*)', () => {
+  let cluster: TestCluster;
+  let app: SchedulerApp;
+  let base = '';
+  let node = '';
+
+  before(async () => {
+    cluster = await openTestCluster();
+    node = cluster.unique('vcuda');
+    await cluster.createNode(gpuNodeFixture(node, 1, NOW));
+    ({ app, base } = await startTestExtender(cluster, POLICY, new ManualClock(NOW)));
+  });
+  after(async () => {
+    await app.stop();
+    await cluster.close();
+  });
+
+  it('filters, binds and assigns GPUs for them exactly as for loadwise’s names', async () => {
+    const core = cluster.kubeConfig('setup').makeApiClient(CoreV1Api);
+    const pod: V1Pod = {
+      metadata: { name: 'vcuda', namespace: cluster.namespace },
+      spec: {
+        schedulerName: 'loadwise-scheduler',
+        containers: [
+          {
+            name: 'main',
+            image: 'cuda',
+            resources: { limits: { 'tencent.com/vcuda-core': '60', 'tencent.com/vcuda-memory': '20' } },
+          },
+        ],
+      },
+    };
+    const created = await core.createNamespacedPod({ namespace: cluster.namespace, body: pod });
+    const post = async <T>(path: string, body: unknown): Promise<T> =>
+      (await (
+        await fetch(`${base}${path}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        })
+      ).json()) as T;
+    const filtered = await post<ExtenderFilterResult>('/filter', { Pod: created, NodeNames: [node] });
+    assert.deepEqual(filtered.NodeNames, [node]);
+    const bound = await post<{ Error: string }>('/bind', {
+      PodName: 'vcuda',
+      PodNamespace: cluster.namespace,
+      PodUID: created.metadata!.uid,
+      Node: node,
+    });
+    assert.equal(bound.Error, '');
+    const after = await core.readNamespacedPod({ namespace: cluster.namespace, name: 'vcuda' });
+    const decoded = decodeVgpuAssignment(after.metadata!.annotations![VGPU_ASSIGNMENT_ANNOTATION]!);
+    assert.ok(decoded.ok);
+    // 60 hundredths of the GPU, 20 × 256 MiB: gpu-manager's units.
+    assert.deepEqual(decoded.assignment.containers.main, [{ index: 0, core: 60, memoryMiB: 5120 }]);
+    // A second one no longer fits the one GPU's compute.
+    const second = {
+      ...pod,
+      metadata: { name: 'vcuda-2', namespace: cluster.namespace, uid: 'uid-vcuda-2' },
+    };
+    const full = await post<ExtenderFilterResult>('/filter', { Pod: second, NodeNames: [node] });
+    assert.deepEqual(full.NodeNames, []);
+  });
+});

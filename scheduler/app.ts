@@ -28,6 +28,8 @@ export interface SchedulerAppOptions {
   policy: SchedulerPolicy;
   /** Read crane-scheduler's bare annotation keys too. */
   craneKeys: boolean;
+  /** The zone crane-scheduler's annotation times are in (crane's TZ); default Asia/Shanghai. */
+  craneTimeZone?: string;
   clock: Clock;
   logger: Logger;
   apiTimeoutMs: number;
@@ -64,7 +66,7 @@ export class SchedulerApp {
   constructor(private readonly opts: SchedulerAppOptions) {
     this.rules = rulesFromPolicy(opts.policy);
     this.recent = new RecentBindings(bindingHorizonMs(this.rules));
-    this.nodes = new NodeIndex(opts.craneKeys);
+    this.nodes = new NodeIndex({ craneKeys: opts.craneKeys, craneTimeZone: opts.craneTimeZone });
     const core = reuseConnections(opts.kubeConfig).makeApiClient(CoreV1Api);
     this.watch = new Reflector<V1Node>({
       kubeConfig: opts.kubeConfig,

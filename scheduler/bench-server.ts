@@ -31,7 +31,7 @@ const clock = new ManualClock(now);
 const parsed = parsePolicy(readFileSync(process.argv[3] ?? 'configs/policy.yaml', 'utf8'));
 if (!parsed.ok) throw new Error(parsed.error);
 const rules = rulesFromPolicy(parsed.policy);
-const nodes = new NodeIndex(false);
+const nodes = new NodeIndex();
 for (let i = 0; i < count; i++) {
   const annotations: Record<string, string> = {};
   NODE_FIGURES.forEach((figure, f) => {

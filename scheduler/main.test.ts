@@ -49,11 +49,26 @@ describe('loadwise-scheduler command', () => {
       '--insecure-listen',
       '--scheduler-name',
       '--crane-keys',
+      '--crane-timezone',
       '--gpu-policy',
       '--help',
     ]) {
       assert.match(r.stdout, new RegExp(flag));
     }
+  });
+
+  it("reads crane's times in TZ's zone by default, Asia/Shanghai without TZ, and refuses a zone that does not exist", () => {
+    const help = (env: NodeJS.ProcessEnv) =>
+      spawnSync(process.execPath, argv(['--help']), { encoding: 'utf8', env }).stdout.replace(/\s+/g, ' ');
+    const withoutTz = { ...process.env };
+    delete withoutTz.TZ;
+    assert.match(help(withoutTz), /--crane-timezone <zone> .*\(default: TZ, then Asia\/Shanghai\)/);
+    const bad = spawnSync(process.execPath, argv(['--crane-keys']), {
+      encoding: 'utf8',
+      env: { ...process.env, TZ: 'Mars/Olympus' },
+    });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--crane-timezone \(default from TZ\).*"Mars\/Olympus"/);
   });
 
   it('offers fgd, binpack and spread GPU policies, fgd by default, and refuses others', () => {

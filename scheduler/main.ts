@@ -3,10 +3,12 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { DEFAULT_SCHEDULER_NAME, EXTENDER_DEFAULT_HOST, EXTENDER_DEFAULT_PORT } from '../contracts/index.ts';
 import {
+  craneTimeZoneOption,
   isLoopback,
   listenOption,
   logLevelOption,
   parsePositiveDuration,
+  parseTimeZone,
   repeatable,
   HELP_LAYOUT,
 } from '../common/cli.ts';
@@ -80,10 +82,13 @@ const program = new Command()
       .argParser(repeatable(DEFAULT_SCHEDULER_NAMES)),
   )
   .addOption(
-    new Option('--crane-keys', "also read crane-scheduler's bare annotation keys (cpu_usage_avg_5m)").default(
-      false,
-    ),
+    new Option(
+      '--crane-keys',
+      "also read crane-scheduler's bare annotation keys (cpu_usage_avg_5m, node_hot_value) in crane's format " +
+        'and zone (see --crane-timezone); loadwise.io/ keys win where both exist',
+    ).default(false),
   )
+  .addOption(craneTimeZoneOption())
   .addOption(
     new Option('--policy-poll-interval <duration>', 'how often the policy file is checked for changes')
       .default(5_000, '5s')
@@ -129,6 +134,7 @@ const opts = program.opts<{
   insecureListen: boolean;
   schedulerName: string[];
   craneKeys: boolean;
+  craneTimezone: string;
   policyPollInterval: number;
   apiTimeout: number;
   gpuPolicy: GpuPolicy;
@@ -139,6 +145,11 @@ const opts = program.opts<{
 const logger = createLogger({ level: opts.logLevel, name: 'scheduler' });
 if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey))
   program.error('error: --tls-cert and --tls-key go together');
+try {
+  parseTimeZone(opts.craneTimezone);
+} catch (err: unknown) {
+  program.error(`error: --crane-timezone (default from TZ): ${(err as Error).message}`);
+}
 if (opts.tlsClientCa && !opts.tlsCert) program.error('error: --tls-client-ca needs --tls-cert and --tls-key');
 if (!isLoopback(opts.listen.host) && !opts.tlsClientCa && !opts.insecureListen) {
   program.error(
@@ -174,6 +185,7 @@ const app = new SchedulerApp({
   kubeConfig: cluster.kubeConfig,
   policy: loaded.policy,
   craneKeys: opts.craneKeys,
+  craneTimeZone: opts.craneTimezone,
   clock: systemClock,
   logger,
   apiTimeoutMs: opts.apiTimeout,

@@ -4,7 +4,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import { decodeGpuInventory, GPU_INVENTORY_ANNOTATION, type GpuDevice } from '../contracts/index.ts';
 import { parseQuantity } from '../common/quantity.ts';
 import type { PodDemand } from './core/load/demand.ts';
-import { decodeNodeFigures, type NodeFigures } from './core/load/node-figures.ts';
+import { type DecodeOptions, decodeNodeFigures, type NodeFigures } from './core/load/node-figures.ts';
 
 export interface NodeEntry {
   name: string;
@@ -28,11 +28,11 @@ function gpusOf(node: V1Node): GpuDevice[] {
   return decoded.ok ? decoded.inventory.gpus : [];
 }
 
-export function nodeEntry(node: V1Node, craneKeys: boolean): NodeEntry {
+export function nodeEntry(node: V1Node, decode: DecodeOptions): NodeEntry {
   return {
     name: node.metadata?.name ?? '',
     resourceVersion: node.metadata?.resourceVersion,
-    figures: decodeNodeFigures(node.metadata?.annotations, { craneKeys }),
+    figures: decodeNodeFigures(node.metadata?.annotations, decode),
     allocatable: allocatableOf(node),
     gpus: gpusOf(node),
   };
@@ -41,18 +41,11 @@ export function nodeEntry(node: V1Node, craneKeys: boolean): NodeEntry {
 export class NodeIndex {
   private readonly entries = new Map<string, NodeEntry>();
 
-  constructor(private craneKeys = false) {}
-
-  /** Reading crane's bare keys changes how every node decodes: rebuild lazily from the next updates. */
-  setCraneKeys(craneKeys: boolean, nodes: Iterable<V1Node>): void {
-    if (craneKeys === this.craneKeys) return;
-    this.craneKeys = craneKeys;
-    this.entries.clear();
-    for (const node of nodes) this.upsert(node);
-  }
+  /** `decode`: whether crane's bare keys are read too, and in which zone. */
+  constructor(private readonly decode: DecodeOptions = { craneKeys: false }) {}
 
   upsert(node: V1Node): NodeEntry {
-    const entry = nodeEntry(node, this.craneKeys);
+    const entry = nodeEntry(node, this.decode);
     this.entries.set(entry.name, entry);
     return entry;
   }
@@ -74,7 +67,7 @@ export class NodeIndex {
     const cached = this.entries.get(name);
     const version = node.metadata?.resourceVersion;
     if (cached && version !== undefined && cached.resourceVersion === version) return cached;
-    return nodeEntry(node, this.craneKeys);
+    return nodeEntry(node, this.decode);
   }
 
   get size(): number {

@@ -4,12 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import {
-  EXTENDER_DEFAULT_PORT,
-  EXTENDER_PATHS,
-  VGPU_CORE_RESOURCE,
-  VGPU_MEMORY_RESOURCE,
-} from '../contracts/index.ts';
+import { EXTENDER_DEFAULT_PORT, EXTENDER_PATHS, VGPU_RESOURCE_NAME_SETS } from '../contracts/index.ts';
 
 interface ExtenderEntry {
   urlPrefix: string;
@@ -52,8 +47,9 @@ describe('configs/scheduler-config.yaml', () => {
     assert.equal(e.managedResources, undefined);
   });
 
-  it('declares both vGPU resources', () => {
+  it('declares both vGPU resources, under loadwise’s and gpu-manager’s names', () => {
     const managed = config.extenders.flatMap((e) => e.managedResources ?? []).map((r) => r.name);
-    assert.deepEqual(managed.sort(), [VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE].sort());
+    const names = Object.values(VGPU_RESOURCE_NAME_SETS).flatMap((set) => [set.core, set.memory]);
+    assert.deepEqual(managed.sort(), names.sort());
   });
 });

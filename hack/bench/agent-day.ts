@@ -36,12 +36,15 @@ function timeLoop(ops: number, body: (i: number) => void): number {
 }
 
 const rssStart = process.memoryUsage().rss;
+// `--compat=node-metrics`: the agent as a node-metrics drop-in (its documents and gauges too).
+const compat = process.argv.includes('--compat=node-metrics') ? 'node-metrics' : 'none';
 const proc = new FakeProc();
 const clock = new ManualClock(Date.UTC(2026, 10, 22));
 const agent = new NodeAgent({
   nodeName: 'bench-node',
   procPath: proc.dir,
   sampleIntervalMs: 10_000,
+  compat,
   clock,
   logger: createLogger({ level: 'silent', name: 'bench' }),
 });

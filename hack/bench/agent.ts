@@ -82,6 +82,7 @@ export async function runAgentBench(): Promise<void> {
   const built: string = await bundle(HARNESS, 'dist/bench/agent-day.mjs');
   const runs = [
     await run(`image: bundle, node ${flags.join(' ')}`, [...flags, built]),
+    await run('image, --compat node-metrics', [...flags, built, '--compat=node-metrics']),
     await run('bundle, default node flags', [built]),
     await run('tsx (npm run agent:dev)', ['--import', 'tsx', HARNESS]),
   ];
@@ -151,6 +152,8 @@ export async function runAgentBench(): Promise<void> {
           r.report.coverage1d ?? 'n/a',
         ]),
         ['baseline: bare node', mb(bareNodeRss([])), '', '', ''],
+        // Not measured here (a Go binary we do not ship): the figure from node-metrics' own write-up.
+        ['reference: node-metrics (Go), its write-up', '', '~7 MB per node', '', ''],
         [`baseline: bare node ${flags.join(' ')}`, mb(bareNodeRss(flags)), '', '', ''],
       ],
     ),

@@ -17,7 +17,7 @@ import {
   EVENT_REASON_RECREATE,
   VGPU_ASSIGNMENT_ANNOTATION,
 } from '../../contracts/vgpu-pod.ts';
-import { VGPU_RESOURCE_NAMES } from '../../contracts/device-plugin.ts';
+import { VGPU_RESOURCE_NAME_SETS } from '../../contracts/resources.ts';
 import { gpuContainers } from './matcher.ts';
 
 export interface AdmissionRecoveryOptions {
@@ -42,7 +42,10 @@ const MAX_MESSAGE = 1024;
 export function failedAdmission(pod: V1Pod): string | undefined {
   const { phase, reason, message } = pod.status ?? {};
   if (phase !== 'Failed' || !reason) return undefined;
-  const ours = Object.values(VGPU_RESOURCE_NAMES).some((r) => reason === `OutOf${r}`);
+  // Either name set (--resource-names): kubelet names the resource it could not allocate.
+  const ours = Object.values(VGPU_RESOURCE_NAME_SETS).some((set) =>
+    Object.values(set).some((r) => reason === `OutOf${r}`),
+  );
   if (reason !== 'UnexpectedAdmissionError' && !ours) return undefined;
   return message ? `${reason}: ${message}` : reason;
 }

@@ -14,8 +14,8 @@
 //     — by creation time (kubelet sorts pods it gets together by it), then UID. Within a pod, its
 //     first unallocated GPU container (init containers first, as kubelet starts them).
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
-import type { VgpuResourceKind } from '../../contracts/device-plugin.ts';
-import { VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE } from '../../contracts/resources.ts';
+import { VGPU_RESOURCE_NAMES, type VgpuResourceKind } from '../../contracts/device-plugin.ts';
+import { vgpuResourceQuantity } from '../../contracts/resources.ts';
 import {
   type GpuShare,
   VGPU_ALLOCATED_ANNOTATION,
@@ -66,21 +66,20 @@ export type MatchResult =
     }
   | { kind: 'none'; reason: string };
 
-const RESOURCE_OF: Record<VgpuResourceKind, string> = {
-  core: VGPU_CORE_RESOURCE,
-  memory: VGPU_MEMORY_RESOURCE,
-};
-
-function units(container: V1Container, resource: string): number {
-  const text = container.resources?.limits?.[resource] ?? container.resources?.requests?.[resource];
-  if (text === undefined) return 0;
-  const n = parseQuantity(String(text));
+/**
+ * Units a container asks of one resource, under loadwise's names or gpu-manager's (the node
+ * registered one set, so kubelet only sends Allocates for that one); 0 when absent or unreadable.
+ */
+function units(container: V1Container, kind: VgpuResourceKind): number {
+  const asked = vgpuResourceQuantity(container.resources, kind);
+  if (asked === undefined || 'conflict' in asked) return 0;
+  const n = parseQuantity(String(asked.value));
   return n !== undefined && Number.isSafeInteger(n) && n > 0 ? n : 0;
 }
 
 /** What a container asks of each vGPU resource. */
 export function containerRequest(container: V1Container): UnitRequest {
-  return { core: units(container, RESOURCE_OF.core), memory: units(container, RESOURCE_OF.memory) };
+  return { core: units(container, 'core'), memory: units(container, 'memory') };
 }
 
 /** Containers in the order kubelet allocates them. */
@@ -135,6 +134,8 @@ export function matchAllocate(
   sortedIds: readonly string[],
   pods: readonly V1Pod[],
   ledger: readonly LedgerEntry[],
+  /** The name the node registered the resource under, for the reason given back to kubelet. */
+  resourceName: string = VGPU_RESOURCE_NAMES[kind],
 ): MatchResult {
   const count = sortedIds.length;
   // Continuing an allocation only makes sense while its pod still waits: a recovered entry of a
@@ -181,7 +182,7 @@ export function matchAllocate(
   return {
     kind: 'none',
     reason:
-      `no pod on this node waits for ${count} ${RESOURCE_OF[kind]} ` +
+      `no pod on this node waits for ${count} ${resourceName} ` +
       `(${assigned} assigned pod(s) not yet allocated; none has an unallocated container requesting exactly ${count})`,
   };
 }

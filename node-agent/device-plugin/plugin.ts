@@ -18,10 +18,14 @@ import {
   LD_SO_PRELOAD_FILE,
   VGPU_LIBRARY_FILE,
   VGPU_PLUGIN_SOCKETS,
-  VGPU_RESOURCE_NAMES,
+  vgpuResourceNames,
   type VgpuResourceKind,
 } from '../../contracts/device-plugin.ts';
-import { DEFAULT_VGPU_MEMORY_UNIT_MIB, VGPU_CORE_PER_GPU } from '../../contracts/resources.ts';
+import {
+  DEFAULT_VGPU_MEMORY_UNIT_MIB,
+  VGPU_CORE_PER_GPU,
+  type VgpuResourceNameSet,
+} from '../../contracts/resources.ts';
 import { formatRfc3339 } from '../../contracts/time.ts';
 import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
 import { AdmissionRecovery } from './admission-recovery.ts';
@@ -78,6 +82,8 @@ export interface DevicePluginConfig {
   /** Where the host's /dev is visible (default /dev). */
   devRoot?: string;
   memoryUnitMiB?: number;
+  /** Which resource names to register: loadwise's (default) or gpu-manager's tencent.com/vcuda-*. */
+  resourceNames?: VgpuResourceNameSet;
   clock: Clock;
   logger: Logger;
   /** Period of the sweep that frees allocations of pods that are gone (default 60 s). */
@@ -119,6 +125,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private readonly watcher: KubeletSocketWatcher;
   private readonly ledger = new Map<string, LedgerEntry>();
   private readonly memoryUnitMiB: number;
+  private readonly names: Readonly<Record<VgpuResourceKind, string>>;
   private readonly fingerprints: Record<VgpuResourceKind, string> = { core: '', memory: '' };
   private queue: Promise<unknown> = Promise.resolve();
   private ready: Promise<void> | undefined;
@@ -134,6 +141,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   constructor(private readonly config: DevicePluginConfig) {
     super();
     this.memoryUnitMiB = config.memoryUnitMiB ?? DEFAULT_VGPU_MEMORY_UNIT_MIB;
+    this.names = vgpuResourceNames(config.resourceNames ?? 'loadwise');
     const logger = config.logger;
     this.core = config.kubeConfig.makeApiClient(CoreV1Api);
     this.checkpoint = new Checkpoint(config.checkpointDir, () => config.clock.now());
@@ -146,7 +154,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
           preferred: async (req) => this.preferred(kind, req),
           allocate: (req) => this.allocate(kind, req),
         },
-        logger.child({ resource: VGPU_RESOURCE_NAMES[kind] }),
+        logger.child({ resource: this.names[kind] }),
       );
     this.servers = { core: server('core'), memory: server('memory') };
     const fieldSelector = `spec.nodeName=${config.nodeName}`;
@@ -177,6 +185,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     });
     this.registrar = new KubeletRegistrar({
       socketDir: config.socketDir,
+      resourceNames: this.names,
       servers: this.servers,
       options: this.options(),
       logger,
@@ -321,10 +330,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       const first = this.fingerprints[kind] === '';
       this.fingerprints[kind] = fingerprint;
       if (!first) {
-        this.config.logger.info(
-          { resource: VGPU_RESOURCE_NAMES[kind] },
-          'GPU devices changed; re-sending the list',
-        );
+        this.config.logger.info({ resource: this.names[kind] }, 'GPU devices changed; re-sending the list');
         this.servers[kind].broadcast(devices);
       }
     }
@@ -333,7 +339,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   // ---- preferred allocation --------------------------------------------------------------------
 
   private preferred(kind: VgpuResourceKind, req: PreferredAllocationRequest): PreferredAllocationResponse {
-    checkPreferredRequest(req, this.advertised(kind), VGPU_RESOURCE_NAMES[kind]);
+    checkPreferredRequest(req, this.advertised(kind), this.names[kind]);
     const pods = this.pods.list();
     const ledger = [...this.ledger.values()];
     const gpus = this.config.gpus.gpus();
@@ -359,7 +365,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     if (!this.config.gpus.known() && !(await this.inventoryChange('no GPU reading yet'))) {
       throw new GrpcError(status.UNAVAILABLE, 'the GPUs of this node are not known yet (no GPU reading)');
     }
-    checkAllocateRequest(req, this.advertised(kind), VGPU_RESOURCE_NAMES[kind]);
+    checkAllocateRequest(req, this.advertised(kind), this.names[kind]);
     const responses: ContainerAllocateResponse[] = [];
     const touched: LedgerEntry[] = [];
     for (const c of req.container_requests) {
@@ -380,13 +386,13 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
 
   private async allocateContainer(kind: VgpuResourceKind, ids: string[]): Promise<LedgerEntry> {
     const log = this.config.logger;
-    let match = matchAllocate(kind, ids, this.pods.list(), [...this.ledger.values()]);
+    let match = matchAllocate(kind, ids, this.pods.list(), [...this.ledger.values()], this.names[kind]);
     if (match.kind === 'none') {
       // Our watch may trail kubelet's by a moment: ask the API itself before giving up.
-      match = matchAllocate(kind, ids, await this.listPodsNow(), [...this.ledger.values()]);
+      match = matchAllocate(kind, ids, await this.listPodsNow(), [...this.ledger.values()], this.names[kind]);
     }
     if (match.kind === 'none') {
-      log.warn({ resource: VGPU_RESOURCE_NAMES[kind], units: ids.length }, match.reason);
+      log.warn({ resource: this.names[kind], units: ids.length }, match.reason);
       throw new GrpcError(status.FAILED_PRECONDITION, match.reason);
     }
     if (match.kind === 'existing') {
@@ -410,7 +416,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         {
           pod: `${a.namespace}/${a.podName}`,
           container: a.container,
-          resource: VGPU_RESOURCE_NAMES[kind],
+          resource: this.names[kind],
           why: match.why,
         },
         'allocated',
@@ -475,7 +481,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       {
         pod: podName(pod),
         container: match.container,
-        resource: VGPU_RESOURCE_NAMES[kind],
+        resource: this.names[kind],
         gpus: shares.map((s) => s.index),
       },
       'allocated',

@@ -19,6 +19,8 @@ const BACKOFF = { initialMs: 500, maxMs: 30_000 };
 
 export interface RegistrarOptions {
   socketDir: string;
+  /** The resource name registered per kind (loadwise's by default; gpu-manager's with --resource-names). */
+  resourceNames?: Readonly<Record<VgpuResourceKind, string>>;
   servers: Readonly<Record<VgpuResourceKind, ResourceServer>>;
   options: DevicePluginOptions;
   logger: Logger;
@@ -39,6 +41,10 @@ export class KubeletRegistrar {
   private stopped = false;
 
   constructor(private readonly opts: RegistrarOptions) {}
+
+  private get names(): Readonly<Record<VgpuResourceKind, string>> {
+    return this.opts.resourceNames ?? VGPU_RESOURCE_NAMES;
+  }
 
   /** What the kubelet.sock watcher reports. */
   kubeletChanged(identity: SocketIdentity): void {
@@ -93,7 +99,7 @@ export class KubeletRegistrar {
           await server.start();
         }
         await this.register(kubelet, kind);
-        this.opts.logger.info({ resource: VGPU_RESOURCE_NAMES[kind] }, 'registered with kubelet');
+        this.opts.logger.info({ resource: this.names[kind] }, 'registered with kubelet');
         this.opts.onRegistered(kind);
       }
       this.failures = 0;
@@ -118,7 +124,7 @@ export class KubeletRegistrar {
         {
           version: DEVICE_PLUGIN_API_VERSION,
           endpoint: VGPU_PLUGIN_SOCKETS[kind],
-          resource_name: VGPU_RESOURCE_NAMES[kind],
+          resource_name: this.names[kind],
           options: this.opts.options,
         },
         { deadline: Date.now() + REGISTER_DEADLINE_MS },

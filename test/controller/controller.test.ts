@@ -9,6 +9,7 @@ import { CoordinationV1Api, CoreV1Api, DiscoveryV1Api, V1MicroTime } from '@kube
 import { ManualClock } from '../../common/clock.ts';
 import { encodeFraction } from '../../contracts/annotations.ts';
 import { CONTROLLER_METRICS } from '../../contracts/controller.ts';
+import { encodeCraneFraction } from '../../contracts/crane.ts';
 import { formatRfc3339 } from '../../contracts/time.ts';
 import { FAKE_SAMPLE_AGE_MS, FakeAgents } from '../agents/fake-agents.ts';
 import { type TestCluster, openTestCluster } from '../apiserver/cluster.ts';
@@ -70,7 +71,11 @@ describe('controller', () => {
     const b = await annotations(names[1]!);
     assert.equal(b['loadwise.io/cpu_usage_avg_5m'], `0.20000,${stamp}`);
     assert.equal(b['loadwise.io/mem_usage_avg_5m'], `0.50000,${stamp}`);
-    assert.equal(b.cpu_usage_avg_5m, `0.20000,${stamp}`, 'crane-compatible bare key');
+    assert.equal(
+      b.cpu_usage_avg_5m,
+      encodeCraneFraction(0.2, clock.now() - FAKE_SAMPLE_AGE_MS, 'Asia/Shanghai'),
+      "crane's bare key, in crane's format and default zone",
+    );
     assert.equal(b['loadwise.io/node_hot_value'], `0,${formatRfc3339(clock.now())}`);
     assert.equal(b['loadwise.io/cpu_usage_active'], undefined, 'figures outside the policy are not written');
     assert.equal(b['loadwise.io/cpu_usage_max_avg_1d'], undefined, 'figures the agent lacks are not written');

@@ -26,7 +26,7 @@ export interface Harness {
 /** A controller for `cluster` that reaches `agents`, managing only nodes with the run's label. */
 export function makeController(
   cluster: TestCluster,
-  agents: FakeAgents,
+  agents: Pick<FakeAgents, 'port' | 'urlTemplate'>,
   clock: Clock,
   overrides: Partial<ControllerConfig> & { user?: string } = {},
 ): Harness {

@@ -8,7 +8,12 @@ import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { ManualClock } from '../../common/clock.ts';
 import { createLogger } from '../../common/log.ts';
 import { LD_SO_PRELOAD_FILE, VGPU_LIBRARY_FILE } from '../../contracts/device-plugin.ts';
-import { VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE } from '../../contracts/resources.ts';
+import {
+  VGPU_CORE_RESOURCE,
+  VGPU_MEMORY_RESOURCE,
+  VGPU_RESOURCE_NAME_SETS,
+  type VgpuResourceNameSet,
+} from '../../contracts/resources.ts';
 import {
   type GpuShare,
   VGPU_ASSIGNMENT_ANNOTATION,
@@ -43,6 +48,8 @@ export interface GpuPodSpec {
   memory: number;
   shares: GpuShare[];
   assumeMs: number;
+  /** Which resource names the pod spec uses (default loadwise's). */
+  names?: VgpuResourceNameSet;
 }
 
 export class Rig {
@@ -120,7 +127,8 @@ export class Rig {
 
   /** A pod already bound to NODE with the extender's annotations, one GPU container `main`. */
   async createGpuPod(name: string, spec: GpuPodSpec): Promise<V1Pod> {
-    const limits = { [VGPU_CORE_RESOURCE]: String(spec.core), [VGPU_MEMORY_RESOURCE]: String(spec.memory) };
+    const names = VGPU_RESOURCE_NAME_SETS[spec.names ?? 'loadwise'];
+    const limits = { [names.core]: String(spec.core), [names.memory]: String(spec.memory) };
     return this.core.createNamespacedPod({
       namespace: this.cluster.namespace,
       body: {

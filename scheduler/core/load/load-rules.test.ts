@@ -292,3 +292,53 @@ describe('scoreByLoad', () => {
     assert.equal(scoreByLoad(hot, { cpuCores: 64, memoryBytes: 0 }, rules, NOW).score, 0);
   });
 });
+
+describe("--crane-keys: crane-scheduler's own annotations", () => {
+  // A node annotated by crane-scheduler's annotator (TZ unset: Asia/Shanghai wall time, literal Z),
+  // written one minute ago: NOW is 12:00 UTC, so 19:59 in Shanghai.
+  const craneNode = {
+    cpu_usage_avg_5m: '0.70000,2026-11-22T19:59:00Z',
+    mem_usage_avg_5m: '0.30000,2026-11-22T19:59:00Z',
+    node_hot_value: '2,2026-11-22T19:59:00Z',
+  };
+  const load = (annotations: Record<string, string>, craneTimeZone?: string): NodeLoad => ({
+    figures: decodeNodeFigures(annotations, { craneKeys: true, craneTimeZone }),
+    allocatable: { cpuCores: 16, memoryBytes: 64 * GiB },
+    bindings: [],
+  });
+
+  it("reads them in crane's zone, so a fresh crane figure filters like crane does", () => {
+    const l = load(craneNode);
+    assert.deepEqual(l.figures.figures.cpu_usage_avg_5m, { value: 0.7, timestampMs: NOW - MIN });
+    assert.deepEqual(filterByLoad(l, rules, NOW), {
+      ok: false,
+      figure: 'cpu_usage_avg_5m',
+      reason: 'cpu_usage_avg_5m 0.70 > 0.65',
+    });
+    // Still fresh at crane's limit (sync period 3 min + 5 min), gone after it.
+    assert.equal(filterByLoad(l, rules, NOW + 7 * MIN).ok, false);
+    assert.equal(filterByLoad(l, rules, NOW + 7 * MIN + 1000).ok, true);
+  });
+
+  it('reads the zone it is told, and ignores the bare keys without --crane-keys', () => {
+    const berlin = load({ cpu_usage_avg_5m: '0.70000,2026-11-22T12:59:00Z' }, 'Europe/Berlin');
+    assert.equal(berlin.figures.figures.cpu_usage_avg_5m?.timestampMs, NOW - MIN);
+    assert.deepEqual(decodeNodeFigures(craneNode, { craneKeys: false }).figures, {});
+  });
+
+  it("prefers loadwise's key, and reports a bare key in loadwise's UTC form as unreadable for crane", () => {
+    const both = load({ ...craneNode, 'loadwise.io/cpu_usage_avg_5m': encodeFraction(0.1, NOW) });
+    assert.equal(both.figures.figures.cpu_usage_avg_5m?.value, 0.1);
+    const utc = load({ cpu_usage_avg_5m: '0.70000,2026-11-22T12:00:00+00:00' });
+    assert.equal(utc.figures.figures.cpu_usage_avg_5m, undefined);
+    assert.match(utc.figures.invalid[0]?.error ?? '', /not a crane time/);
+  });
+
+  it("holds crane's hot value valid for five minutes, as crane does", () => {
+    const l = load(craneNode);
+    assert.equal(hotValue(l, rules, NOW), 2);
+    assert.equal(hotValue(l, rules, NOW + 4 * MIN), 2);
+    // loadwise's own hot value would last 8 minutes under these rules; crane's lasts 5.
+    assert.equal(hotValue(l, rules, NOW + 4 * MIN + 1000), 0);
+  });
+});

@@ -183,10 +183,14 @@ export function pendingFraction(load: NodeLoad, figure: FigureName, rules: LoadR
  */
 export function hotValue(load: NodeLoad, rules: LoadRules, nowMs: number): number {
   const annotated = load.figures.hotValue;
+  const validityMs = Math.min(
+    rules.hotValueValidityMs,
+    load.figures.hotValueMaxValidityMs ?? Number.POSITIVE_INFINITY,
+  );
   // A future-dated value would otherwise also hide every own binding (none is newer than it).
   const annotatedFresh =
     annotated !== undefined &&
-    annotated.timestampMs + rules.hotValueValidityMs >= nowMs &&
+    annotated.timestampMs + validityMs >= nowMs &&
     annotated.timestampMs <= nowMs + compile(rules).futureSkewMs;
   if (load.bindings.length === 0) return annotatedFresh ? annotated.value : 0;
   const since = annotatedFresh ? annotated.timestampMs : Number.NEGATIVE_INFINITY;

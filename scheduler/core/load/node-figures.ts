@@ -3,6 +3,7 @@
 import {
   craneAnnotationKey,
   decodeCount,
+  type DecodeResult,
   decodeFraction,
   type FigureName,
   figureAnnotationKey,
@@ -10,6 +11,12 @@ import {
   HOT_VALUE_ANNOTATION,
   NODE_FIGURES,
 } from '../../../contracts/index.ts';
+import {
+  CRANE_DEFAULT_TIME_ZONE,
+  CRANE_HOT_VALUE_VALIDITY_MS,
+  decodeCraneCount,
+  decodeCraneFraction,
+} from '../../../contracts/crane.ts';
 
 export interface TimedValue {
   value: number;
@@ -22,6 +29,8 @@ export interface NodeFigures {
   values: Float64Array;
   timestamps: Float64Array;
   hotValue?: TimedValue;
+  /** Set when the hot value came from crane's bare key: crane holds it valid this long, at most. */
+  hotValueMaxValidityMs?: number;
   /** Annotations that were present but could not be read, with why. */
   invalid: { key: string; error: string }[];
 }
@@ -29,6 +38,8 @@ export interface NodeFigures {
 export interface DecodeOptions {
   /** Also read crane-scheduler's bare keys (`cpu_usage_avg_5m`); loadwise.io/ keys win when both exist. */
   craneKeys: boolean;
+  /** The zone crane's times are written in (crane's `TZ`); default Asia/Shanghai. */
+  craneTimeZone?: string;
 }
 
 export function decodeNodeFigures(
@@ -42,29 +53,33 @@ export function decodeNodeFigures(
     invalid: [],
   };
   if (!annotations) return result;
-  const read = (keys: string[], decode: typeof decodeFraction): TimedValue | undefined => {
-    for (const key of keys) {
-      const text = annotations[key];
-      if (text === undefined) continue;
-      const decoded = decode(text);
-      if (decoded.ok) return decoded.annotation;
-      result.invalid.push({ key, error: decoded.error });
-    }
+  const zone = opts.craneTimeZone ?? CRANE_DEFAULT_TIME_ZONE;
+  const read = (key: string, decode: (text: string) => DecodeResult): TimedValue | undefined => {
+    const text = annotations[key];
+    if (text === undefined) return undefined;
+    const decoded = decode(text);
+    if (decoded.ok) return decoded.annotation;
+    result.invalid.push({ key, error: decoded.error });
     return undefined;
   };
+  const craneFraction = (text: string) => decodeCraneFraction(text, zone);
   NODE_FIGURES.forEach((figure, i) => {
-    const keys = [figureAnnotationKey(figure)];
-    if (opts.craneKeys) keys.push(craneAnnotationKey(figure));
-    const value = read(keys, decodeFraction);
+    const value =
+      read(figureAnnotationKey(figure), decodeFraction) ??
+      (opts.craneKeys ? read(craneAnnotationKey(figure), craneFraction) : undefined);
     if (!value) return;
     result.figures[figure] = value;
     result.values[i] = value.value;
     result.timestamps[i] = value.timestampMs;
   });
-  const hotKeys = opts.craneKeys
-    ? [HOT_VALUE_ANNOTATION, craneAnnotationKey(HOT_VALUE)]
-    : [HOT_VALUE_ANNOTATION];
-  const hot = read(hotKeys, decodeCount);
+  const hot = read(HOT_VALUE_ANNOTATION, decodeCount);
   if (hot) result.hotValue = hot;
+  else if (opts.craneKeys) {
+    const crane = read(craneAnnotationKey(HOT_VALUE), (text) => decodeCraneCount(text, zone));
+    if (crane) {
+      result.hotValue = crane;
+      result.hotValueMaxValidityMs = CRANE_HOT_VALUE_VALIDITY_MS;
+    }
+  }
   return result;
 }

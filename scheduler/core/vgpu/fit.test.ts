@@ -61,6 +61,39 @@ describe('vGPU requests', () => {
   });
 });
 
+describe("vGPU requests in gpu-manager's names (tencent.com/vcuda-*)", () => {
+  it('reads them as the same units: 100 vcuda-core per GPU, vcuda-memory in 256 MiB whatever loadwise is set to', () => {
+    // A pod spec from a gpu-manager cluster: 0.3 of a GPU and 5 GiB, unchanged.
+    const spec = [{ 'tencent.com/vcuda-core': '30', 'tencent.com/vcuda-memory': '20' }];
+    assert.deepEqual(request(spec).containers, [{ container: 'c0', gpus: 1, core: 30, memoryMiB: 5120 }]);
+    const r = podGpuRequest(pod(spec), 1024);
+    assert.ok(r.ok && r.request?.containers[0]?.memoryMiB === 5120, 'gpu-manager units are fixed');
+    assert.deepEqual(request([{ 'tencent.com/vcuda-core': '200' }]).containers[0], {
+      container: 'c0',
+      gpus: 2,
+      core: 100,
+      memoryMiB: 0,
+    });
+  });
+  it('names the resource the pod used when something is wrong, and refuses a container that mixes sets for one resource', () => {
+    for (const [limits, why] of [
+      [
+        { 'tencent.com/vcuda-core': '150' },
+        /tencent.com\/vcuda-core 150 above 100 must be a multiple of 100/,
+      ],
+      [{ 'tencent.com/vcuda-memory': '4' }, /tencent.com\/vcuda-memory needs tencent.com\/vcuda-core/],
+      [
+        { 'loadwise.io/vgpu-core': '30', 'tencent.com/vcuda-core': '30' },
+        /asks for both loadwise.io\/vgpu-core and tencent.com\/vcuda-core/,
+      ],
+    ] as const) {
+      const r = podGpuRequest(pod([limits]));
+      assert.ok(!r.ok, JSON.stringify(limits));
+      assert.match(r.error, why);
+    }
+  });
+});
+
 describe('fitPod', () => {
   it('binpacks shares onto the fullest GPU that fits, spread onto the emptiest', () => {
     const devices = gpus(3);

@@ -3,10 +3,11 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   DEFAULT_VGPU_MEMORY_UNIT_MIB,
+  GPU_MANAGER_MEMORY_UNIT_MIB,
   GPU_MODEL_ANNOTATION,
   VGPU_CORE_PER_GPU,
-  VGPU_CORE_RESOURCE,
-  VGPU_MEMORY_RESOURCE,
+  VGPU_RESOURCE_NAME_SETS,
+  vgpuResourceQuantity,
 } from '../../../contracts/index.ts';
 
 export interface ContainerGpuRequest {
@@ -25,8 +26,7 @@ export interface PodGpuRequest {
   models: string[];
 }
 
-function units(resources: Record<string, unknown> | undefined, name: string): number | undefined {
-  const raw = resources?.[name];
+function units(raw: unknown): number | undefined {
   if (raw === undefined) return undefined;
   const n = Number(raw);
   return Number.isSafeInteger(n) && n >= 0 ? n : Number.NaN;
@@ -39,30 +39,40 @@ export function podGpuRequest(
 ): { ok: true; request: PodGpuRequest | undefined } | { ok: false; error: string } {
   const containers: ContainerGpuRequest[] = [];
   for (const c of pod.spec?.containers ?? []) {
-    const pick = (name: string) => units(c.resources?.limits, name) ?? units(c.resources?.requests, name);
-    const core = pick(VGPU_CORE_RESOURCE);
-    const memory = pick(VGPU_MEMORY_RESOURCE);
-    if (core === undefined && memory === undefined) continue;
+    // loadwise's names or gpu-manager's (tencent.com/vcuda-*): a node advertises one set, a pod may use either.
+    const coreAsked = vgpuResourceQuantity(c.resources, 'core');
+    const memoryAsked = vgpuResourceQuantity(c.resources, 'memory');
+    if (coreAsked === undefined && memoryAsked === undefined) continue;
+    for (const asked of [coreAsked, memoryAsked]) {
+      if (asked && 'conflict' in asked) return { ok: false, error: `container ${c.name}: ${asked.conflict}` };
+    }
+    const coreSet = coreAsked && 'set' in coreAsked ? coreAsked.set : undefined;
+    const memorySet = memoryAsked && 'set' in memoryAsked ? memoryAsked.set : undefined;
+    const names = VGPU_RESOURCE_NAME_SETS[coreSet ?? memorySet ?? 'loadwise'];
+    const core = units(coreAsked && 'value' in coreAsked ? coreAsked.value : undefined);
+    const memory = units(memoryAsked && 'value' in memoryAsked ? memoryAsked.value : undefined);
     if (Number.isNaN(core) || Number.isNaN(memory)) {
       return { ok: false, error: `container ${c.name}: vGPU resources must be whole numbers` };
     }
     if (!core)
       return {
         ok: false,
-        error: `container ${c.name}: ${VGPU_MEMORY_RESOURCE} needs ${VGPU_CORE_RESOURCE} too`,
+        error: `container ${c.name}: ${names.memory} needs ${names.core} too`,
       };
     if (core > VGPU_CORE_PER_GPU && core % VGPU_CORE_PER_GPU !== 0) {
       return {
         ok: false,
-        error: `container ${c.name}: ${VGPU_CORE_RESOURCE} ${core} above 100 must be a multiple of 100 (whole GPUs)`,
+        error: `container ${c.name}: ${names.core} ${core} above 100 must be a multiple of 100 (whole GPUs)`,
       };
     }
+    // gpu-manager's vcuda-memory is always 256 MiB units; loadwise's unit is configurable.
+    const unitMiB = memorySet === 'gpu-manager' ? GPU_MANAGER_MEMORY_UNIT_MIB : memoryUnitMiB;
     const whole = core >= VGPU_CORE_PER_GPU;
     containers.push({
       container: c.name,
       gpus: whole ? core / VGPU_CORE_PER_GPU : 1,
       core: whole ? VGPU_CORE_PER_GPU : core,
-      memoryMiB: (memory ?? 0) * memoryUnitMiB,
+      memoryMiB: (memory ?? 0) * unitMiB,
     });
   }
   if (containers.length === 0) return { ok: true, request: undefined };
