@@ -104,6 +104,13 @@ const onNode = (name: string) => ({
 });
 const ALLOCATED = 'loadwise.io/vgpu-allocated';
 
+/** A change by the agent on node-a (a token bound to a Pod there). */
+const agentOnNodeA = (before: Obj, change: (o: Obj) => void) =>
+  update('pods', AGENT, before, change, onNode('node-a'));
+/** The agent's one legitimate write: marking a pod (on `podNode`) allocated, with the token's claims. */
+const agentMarksAllocated = (podNode: string | undefined, extra: Record<string, string[]> | undefined) =>
+  update('pods', AGENT, pod(podNode), (p) => (p.metadata.annotations = { [ALLOCATED]: 'true' }), extra);
+
 function assertRefused(verdict: Verdict, message: RegExp): void {
   assert.ok(verdict.matched, 'the policy applies');
   assert.equal(verdict.allowed, false, 'refused');
@@ -116,28 +123,12 @@ const assertAllowed = (verdict: Verdict) => assert.deepEqual(verdict, { matched:
 
 describe('admission policy: the agent changes only loadwise.io/ annotations of pods on its own node', () => {
   it('lets the agent on node-a mark a pod on node-a allocated', () => {
-    const request = update(
-      'pods',
-      AGENT,
-      pod('node-a'),
-      (p) => {
-        p.metadata.annotations = { [ALLOCATED]: 'true' };
-      },
-      onNode('node-a'),
-    );
+    const request = agentMarksAllocated('node-a', onNode('node-a'));
     assertAllowed(validate(agentPolicy, request));
   });
 
   it('refuses the agent on node-a patching a pod on node-b, naming its node', () => {
-    const request = update(
-      'pods',
-      AGENT,
-      pod('node-b'),
-      (p) => {
-        p.metadata.annotations = { [ALLOCATED]: 'true' };
-      },
-      onNode('node-a'),
-    );
+    const request = agentMarksAllocated('node-b', onNode('node-a'));
     assertRefused(
       validate(agentPolicy, request),
       /^loadwise-agent on node node-a may change only pods bound to that node$/,
@@ -145,15 +136,7 @@ describe('admission policy: the agent changes only loadwise.io/ annotations of p
   });
 
   it('refuses the agent patching a pending pod (no node yet)', () => {
-    const request = update(
-      'pods',
-      AGENT,
-      pod(undefined),
-      (p) => {
-        p.metadata.annotations = { [ALLOCATED]: 'true' };
-      },
-      onNode('node-a'),
-    );
+    const request = agentMarksAllocated(undefined, onNode('node-a'));
     assertRefused(validate(agentPolicy, request), /may change only pods bound to that node/);
   });
 
@@ -165,15 +148,7 @@ describe('admission policy: the agent changes only loadwise.io/ annotations of p
       { [NODE_CLAIM]: ['node-a', 'node-b'] },
     ];
     for (const extra of tokens) {
-      const request = update(
-        'pods',
-        AGENT,
-        pod('node-a'),
-        (p) => {
-          p.metadata.annotations = { [ALLOCATED]: 'true' };
-        },
-        extra,
-      );
+      const request = agentMarksAllocated('node-a', extra);
       assertRefused(validate(agentPolicy, request), /must carry the node claim/);
     }
   });
@@ -187,49 +162,25 @@ describe('admission policy: the agent changes only loadwise.io/ annotations of p
       (p) => delete p.metadata.annotations,
     ];
     for (const attempt of attempts) {
-      const verdict = validate(agentPolicy, update('pods', AGENT, before, attempt, onNode('node-a')));
+      const verdict = validate(agentPolicy, agentOnNodeA(before, attempt));
       assertRefused(verdict, /^loadwise-agent may change only loadwise.io\/ annotations of a pod$/);
     }
   });
 
   it('refuses labels, finalizers and spec (an image swapped in place)', () => {
-    const label = update(
-      'pods',
-      AGENT,
-      pod('node-a'),
-      (p) => (p.metadata.labels!.app = 'evil'),
-      onNode('node-a'),
-    );
+    const label = agentOnNodeA(pod('node-a'), (p) => (p.metadata.labels!.app = 'evil'));
     assertRefused(validate(agentPolicy, label), /labels, finalizers or owners/);
-    const finalizer = update(
-      'pods',
-      AGENT,
-      pod('node-a'),
-      (p) => (p.metadata.finalizers = ['x/y']),
-      onNode('node-a'),
-    );
+    const finalizer = agentOnNodeA(pod('node-a'), (p) => (p.metadata.finalizers = ['x/y']));
     assertRefused(validate(agentPolicy, finalizer), /labels, finalizers or owners/);
-    const image = update(
-      'pods',
-      AGENT,
-      pod('node-a'),
-      (p) => {
-        (p.spec.containers as { image: string }[])[0]!.image = 'attacker/miner';
-      },
-      onNode('node-a'),
-    );
+    const image = agentOnNodeA(pod('node-a'), (p) => {
+      (p.spec.containers as { image: string }[])[0]!.image = 'attacker/miner';
+    });
     assertRefused(validate(agentPolicy, image), /may not change a pod's spec/);
   });
 
   it('lets the agent remove or rewrite its own annotations', () => {
     const before = pod('node-a', { [ALLOCATED]: 'true', team: 'ml' });
-    const removed = update(
-      'pods',
-      AGENT,
-      before,
-      (p) => delete p.metadata.annotations![ALLOCATED],
-      onNode('node-a'),
-    );
+    const removed = agentOnNodeA(before, (p) => delete p.metadata.annotations![ALLOCATED]);
     assertAllowed(validate(agentPolicy, removed));
   });
 

@@ -45,17 +45,31 @@ function nonEmptyString(value: unknown, path: string): void {
   if (typeof value !== 'string' || value.length === 0) fail(path, 'must be a non-empty string');
 }
 
+function stringMap(value: unknown, path: string): void {
+  const map = object(value, path, Object.keys((value ?? {}) as Json));
+  for (const [k, v] of Object.entries(map))
+    if (typeof v !== 'string') fail(`${path}.${k}`, 'must be a string');
+}
+
 // metadata of a cluster-scoped or namespaced object: a DNS-1123 subdomain name, string maps.
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-function metadata(value: unknown, path: string): void {
+function metadata(value: unknown, path: string): Json {
   const m = object(value, path, ['name', 'namespace', 'labels', 'annotations'], ['name']);
   if (typeof m.name !== 'string' || m.name.length > 253 || !SUBDOMAIN.test(m.name))
     fail(`${path}.name`, 'not a DNS-1123 subdomain');
-  for (const map of ['labels', 'annotations'] as const) {
-    if (m[map] === undefined) continue;
-    for (const [k, v] of Object.entries(object(m[map], `${path}.${map}`, Object.keys(m[map] as Json))))
-      if (typeof v !== 'string') fail(`${path}.${map}.${k}`, 'must be a string');
-  }
+  for (const map of ['labels', 'annotations'] as const)
+    if (m[map] !== undefined) stringMap(m[map], `${path}.${map}`);
+  return m;
+}
+
+/** An API object of one of `kinds` in `apiVersion`: exactly apiVersion, kind, metadata and spec. */
+function apiObject(value: unknown, apiVersion: string, kinds: readonly string[]): Json {
+  const fields = ['apiVersion', 'kind', 'metadata', 'spec'];
+  const o = object(value, '', fields, fields);
+  if (o.apiVersion !== apiVersion) fail('.apiVersion', `must be ${apiVersion}`);
+  oneOf(o.kind, '.kind', kinds);
+  metadata(o.metadata, '.metadata');
+  return o;
 }
 
 function model(Model: new (data: never) => { validate(): void }, value: unknown, path: string): void {
@@ -112,28 +126,18 @@ function mutatingAdmissionPolicyBindingSpec(value: unknown, path: string): void 
 
 /** A MutatingAdmissionPolicy or MutatingAdmissionPolicyBinding, admissionregistration.k8s.io/v1. */
 export function validateMutatingAdmissionPolicy(value: unknown): void {
-  const o = object(
-    value,
-    '',
-    ['apiVersion', 'kind', 'metadata', 'spec'],
-    ['apiVersion', 'kind', 'metadata', 'spec'],
-  );
-  if (o.apiVersion !== 'admissionregistration.k8s.io/v1')
-    fail('.apiVersion', 'must be admissionregistration.k8s.io/v1');
-  metadata(o.metadata, '.metadata');
+  const o = apiObject(value, 'admissionregistration.k8s.io/v1', [
+    'MutatingAdmissionPolicy',
+    'MutatingAdmissionPolicyBinding',
+  ]);
   if ((o.metadata as Json).namespace !== undefined) fail('.metadata.namespace', 'cluster-scoped');
   if (o.kind === 'MutatingAdmissionPolicy') mutatingAdmissionPolicySpec(o.spec, '.spec');
-  else if (o.kind === 'MutatingAdmissionPolicyBinding') mutatingAdmissionPolicyBindingSpec(o.spec, '.spec');
-  else fail('.kind', 'not a MutatingAdmissionPolicy kind');
+  else mutatingAdmissionPolicyBindingSpec(o.spec, '.spec');
 }
 
 function labelSelector(value: unknown, path: string): void {
   const s = object(value, path, ['matchLabels', 'matchExpressions']);
-  if (s.matchLabels !== undefined)
-    for (const [k, v] of Object.entries(
-      object(s.matchLabels, `${path}.matchLabels`, Object.keys(s.matchLabels as Json)),
-    ))
-      if (typeof v !== 'string') fail(`${path}.matchLabels.${k}`, 'must be a string');
+  if (s.matchLabels !== undefined) stringMap(s.matchLabels, `${path}.matchLabels`);
   list(s.matchExpressions, `${path}.matchExpressions`).forEach((e, i) => {
     const at = `${path}.matchExpressions[${i}]`;
     const x = object(e, at, ['key', 'operator', 'values'], ['key', 'operator']);
@@ -145,15 +149,7 @@ const DURATION = /^(0|(\d+(ms|s|m|h))+)$/;
 
 /** A Prometheus Operator ServiceMonitor (the fields loadwise uses, and no unknown ones). */
 export function validateServiceMonitor(value: unknown): void {
-  const o = object(
-    value,
-    '',
-    ['apiVersion', 'kind', 'metadata', 'spec'],
-    ['apiVersion', 'kind', 'metadata', 'spec'],
-  );
-  if (o.apiVersion !== 'monitoring.coreos.com/v1' || o.kind !== 'ServiceMonitor')
-    fail('', 'not a ServiceMonitor');
-  metadata(o.metadata, '.metadata');
+  const o = apiObject(value, 'monitoring.coreos.com/v1', ['ServiceMonitor']);
   const spec = object(
     o.spec,
     '.spec',
