@@ -328,6 +328,28 @@ describe('deploy manifests, as kustomize renders each topology', { skip: noKubec
       }
     });
 
+    it(`${variant}: every file a command is pointed at is in the ConfigMap mounted there`, () => {
+      const objects = renderedVariant(variant);
+      for (const w of workloadsIn(objects)) {
+        const spec = w.spec.template.spec;
+        for (const c of spec.containers) {
+          for (const flag of ['--config', '--policy']) {
+            const file = [...(c.command ?? []), ...(c.args ?? [])]
+              .find((a) => a.startsWith(`${flag}=`))
+              ?.slice(flag.length + 1);
+            if (!file) continue;
+            const mount = c.volumeMounts?.find((m) => file.startsWith(`${m.mountPath}/`));
+            const configMap = spec.volumes?.find((v) => v.name === mount?.name)?.configMap?.name;
+            const data = find<ConfigMapObject>(objects, 'ConfigMap', configMap ?? '')?.data ?? {};
+            assert.ok(
+              mount && file.slice(mount.mountPath.length + 1) in data,
+              `${w.metadata.name}/${c.name}: ${file}`,
+            );
+          }
+        }
+      }
+    });
+
     it(`${variant}: every loadwise server is probed live on /healthz and ready on /readyz`, () => {
       for (const w of workloadsIn(renderedVariant(variant))) {
         for (const c of w.spec.template.spec.containers) {
