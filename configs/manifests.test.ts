@@ -89,8 +89,12 @@ const SCHEMAS: Record<string, Validator> = {
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy': model(ValidatingAdmissionPolicy),
   'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicyBinding': model(ValidatingAdmissionPolicyBinding),
   // Not in kubernetes-models 4.5.1: checked against the v1 API fields (test/support/extra-schemas.ts).
-  'admissionregistration.k8s.io/v1/MutatingAdmissionPolicy': validateMutatingAdmissionPolicy,
-  'admissionregistration.k8s.io/v1/MutatingAdmissionPolicyBinding': validateMutatingAdmissionPolicy,
+  'admissionregistration.k8s.io/v1/MutatingAdmissionPolicy': (o) => validateMutatingAdmissionPolicy(o),
+  'admissionregistration.k8s.io/v1/MutatingAdmissionPolicyBinding': (o) => validateMutatingAdmissionPolicy(o),
+  'admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicy': (o) =>
+    validateMutatingAdmissionPolicy(o, 'admissionregistration.k8s.io/v1beta1'),
+  'admissionregistration.k8s.io/v1beta1/MutatingAdmissionPolicyBinding': (o) =>
+    validateMutatingAdmissionPolicy(o, 'admissionregistration.k8s.io/v1beta1'),
   'monitoring.coreos.com/v1/ServiceMonitor': validateServiceMonitor,
 };
 const CLUSTER_SCOPED = new Set([

@@ -124,12 +124,15 @@ function mutatingAdmissionPolicyBindingSpec(value: unknown, path: string): void 
   if (spec.matchResources !== undefined) model(MatchResources, spec.matchResources, `${path}.matchResources`);
 }
 
-/** A MutatingAdmissionPolicy or MutatingAdmissionPolicyBinding, admissionregistration.k8s.io/v1. */
-export function validateMutatingAdmissionPolicy(value: unknown): void {
-  const o = apiObject(value, 'admissionregistration.k8s.io/v1', [
-    'MutatingAdmissionPolicy',
-    'MutatingAdmissionPolicyBinding',
-  ]);
+/**
+ * A MutatingAdmissionPolicy or MutatingAdmissionPolicyBinding, admissionregistration.k8s.io/v1 (or
+ * v1beta1, Kubernetes 1.34-1.35, whose fields are the same).
+ */
+export function validateMutatingAdmissionPolicy(
+  value: unknown,
+  apiVersion = 'admissionregistration.k8s.io/v1',
+): void {
+  const o = apiObject(value, apiVersion, ['MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding']);
   if ((o.metadata as Json).namespace !== undefined) fail('.metadata.namespace', 'cluster-scoped');
   if (o.kind === 'MutatingAdmissionPolicy') mutatingAdmissionPolicySpec(o.spec, '.spec');
   else mutatingAdmissionPolicyBindingSpec(o.spec, '.spec');
