@@ -48,3 +48,9 @@ export function vgpuResourceQuantity(
   }
   return found;
 }
+
+/**
+ * gpu-manager's (tkestack) compute share resource: pods that request it are routed to the loadwise
+ * scheduler too (configs/components/vgpu-routing).
+ */
+export const GPU_MANAGER_VCUDA_CORE_RESOURCE = VGPU_RESOURCE_NAME_SETS['gpu-manager'].core;
