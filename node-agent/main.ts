@@ -75,7 +75,7 @@ const program = new Command()
     new Option(
       '--compat <system>',
       "also speak another agent's protocol: node-metrics (GET /statistics answers node-metrics' flat " +
-        'document in percent unless the request asks for application/vnd.loadwise.statistics.v1+json, ' +
+        "document in percent unless the request accepts loadwise's statistics media type, " +
         "/metrics adds node_<figure> gauges in percent; loadwise's document stays on /loadwise/v1/statistics)",
     )
       .choices(AGENT_COMPAT_MODES)

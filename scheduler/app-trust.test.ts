@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CoreV1Api, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import {
+  DEFAULT_SCHEDULER_NAME,
   encodeFraction,
   EXTENDER_METRICS,
   type ExtenderFilterResult,
@@ -53,6 +54,7 @@ describe('extender: figures it must not believe, pods it must let through', () =
   ): V1Pod => ({
     metadata: { name, namespace: cluster.namespace, uid: `uid-${name}`, ...extra },
     spec: {
+      schedulerName: DEFAULT_SCHEDULER_NAME,
       containers: [
         {
           name: 'c',

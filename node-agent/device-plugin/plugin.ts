@@ -20,6 +20,7 @@ import {
   VGPU_PLUGIN_SOCKETS,
   vgpuResourceNames,
   type VgpuResourceKind,
+  parseVgpuDeviceId,
 } from '../../contracts/device-plugin.ts';
 import {
   DEFAULT_VGPU_MEMORY_UNIT_MIB,
@@ -57,7 +58,10 @@ import type {
   PreferredAllocationResponse,
 } from './proto.ts';
 import { preferredDevices } from './preferred.ts';
-import { checkAllocateRequest, checkPreferredRequest } from './request-check.ts';
+import { type AcceptedIds, checkAllocateRequest, checkPreferredRequest } from './request-check.ts';
+
+/** At most this many device IDs of GPUs the plugin has not read (yet) in one Allocate. */
+const MAX_UNKNOWN_UNITS = 4096;
 import { KubeletRegistrar } from './registrar.ts';
 import { GrpcError, ResourceServer } from './resource-server.ts';
 import { buildContainerResponse, configFor } from './response.ts';
@@ -319,6 +323,29 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     return new Set(this.devices(kind).map((d) => d.ID));
   }
 
+  /**
+   * The device IDs an Allocate may name: the units advertised now, and well-formed units of this
+   * resource on a GPU the latest reading lacks. Those are kubelet's from an earlier advertisement
+   * (a restarted plugin before its first reading, a refresh that briefly lost a GPU); the Allocate
+   * then waits, bounded, for the GPU to come back, and is refused if it does not. Anything else —
+   * a foreign ID, a unit beyond a known GPU's range, an oversized ID — is refused at once.
+   */
+  private allocatable(kind: VgpuResourceKind, requested: readonly (readonly string[])[]): AcceptedIds {
+    const advertised = this.advertised(kind);
+    const known = new Set(this.config.gpus.gpus().map((g) => g.uuid));
+    const ofUnknownGpu = (id: string): boolean => {
+      const parsed = parseVgpuDeviceId(id);
+      return parsed !== undefined && parsed.kind === kind && !known.has(parsed.uuid);
+    };
+    let unknown = 0;
+    for (const ids of requested) for (const id of ids) if (!advertised.has(id) && ofUnknownGpu(id)) unknown++;
+    return {
+      has: (id) => advertised.has(id) || ofUnknownGpu(id),
+      // Units of GPUs not read yet cannot be counted against an advertisement; they are bounded.
+      size: advertised.size + Math.min(unknown, MAX_UNKNOWN_UNITS),
+    };
+  }
+
   // ---- devices ----------------------------------------------------------------------------------
 
   private refreshDevices(): void {
@@ -339,7 +366,14 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   // ---- preferred allocation --------------------------------------------------------------------
 
   private preferred(kind: VgpuResourceKind, req: PreferredAllocationRequest): PreferredAllocationResponse {
-    checkPreferredRequest(req, this.advertised(kind), this.names[kind]);
+    checkPreferredRequest(
+      req,
+      this.allocatable(
+        kind,
+        req.container_requests.map((c) => c.available_deviceIDs),
+      ),
+      this.names[kind],
+    );
     const pods = this.pods.list();
     const ledger = [...this.ledger.values()];
     const gpus = this.config.gpus.gpus();
@@ -365,7 +399,14 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     if (!this.config.gpus.known() && !(await this.inventoryChange('no GPU reading yet'))) {
       throw new GrpcError(status.UNAVAILABLE, 'the GPUs of this node are not known yet (no GPU reading)');
     }
-    checkAllocateRequest(req, this.advertised(kind), this.names[kind]);
+    checkAllocateRequest(
+      req,
+      this.allocatable(
+        kind,
+        req.container_requests.map((c) => c.devices_ids),
+      ),
+      this.names[kind],
+    );
     const responses: ContainerAllocateResponse[] = [];
     const touched: LedgerEntry[] = [];
     for (const c of req.container_requests) {

@@ -9,6 +9,12 @@ import { MAX_DEVICE_ID_LENGTH } from '../../contracts/device-plugin.ts';
 import type { AllocateRequest, PreferredAllocationRequest } from './proto.ts';
 import { GrpcError } from './resource-server.ts';
 
+/** The device IDs a call may name: `has` says whether one is acceptable, `size` bounds the count. */
+export interface AcceptedIds {
+  has(id: string): boolean;
+  readonly size: number;
+}
+
 /** kubelet asks for one container per call; a few more are tolerated, never thousands. */
 export const MAX_CONTAINER_REQUESTS = 16;
 
@@ -32,7 +38,7 @@ function checkContainerCount(count: number): void {
  */
 function checkIds(
   ids: readonly string[],
-  advertised: ReadonlySet<string>,
+  advertised: AcceptedIds,
   resource: string,
   seen: Set<string>,
 ): void {
@@ -50,11 +56,7 @@ function checkIds(
   }
 }
 
-export function checkAllocateRequest(
-  req: AllocateRequest,
-  advertised: ReadonlySet<string>,
-  resource: string,
-): void {
+export function checkAllocateRequest(req: AllocateRequest, advertised: AcceptedIds, resource: string): void {
   checkContainerCount(req.container_requests.length);
   const seen = new Set<string>();
   for (const c of req.container_requests) {
@@ -65,7 +67,7 @@ export function checkAllocateRequest(
 
 export function checkPreferredRequest(
   req: PreferredAllocationRequest,
-  advertised: ReadonlySet<string>,
+  advertised: AcceptedIds,
   resource: string,
 ): void {
   checkContainerCount(req.container_requests.length);

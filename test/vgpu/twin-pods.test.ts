@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { ManualClock } from '../../common/clock.ts';
+import { DEFAULT_SCHEDULER_NAME } from '../../contracts/index.ts';
 import {
   decodeAssumeTime,
   decodeVgpuAssignment,
@@ -45,7 +46,10 @@ describe('twin pods bound in the same millisecond', () => {
     const limits = { [CORE]: '60', [MEMORY]: '4' };
     return {
       metadata: { name },
-      spec: { containers: [{ name: 'main', image: 'cuda', resources: { limits, requests: limits } }] },
+      spec: {
+        schedulerName: DEFAULT_SCHEDULER_NAME,
+        containers: [{ name: 'main', image: 'cuda', resources: { limits, requests: limits } }],
+      },
     };
   };
 
