@@ -65,14 +65,7 @@ export interface PlanInput {
 }
 
 export type WriteReason =
-  | 'missing'
-  | 'moved'
-  | 'expiring'
-  | 'future'
-  | 'hot_value'
-  | 'compat'
-  | 'inventory'
-  | 'labels';
+  'missing' | 'moved' | 'expiring' | 'future' | 'hot_value' | 'compat' | 'inventory' | 'labels';
 
 export interface Plan {
   /** The annotations for one merge patch. */

@@ -265,7 +265,10 @@ export function scoreByLoad(
       if (c.staleUsed) weights += weight;
       continue;
     }
-    const usage = Math.min(1, value + pendingAt(load, index, cpu, rules, c.rampMs[index]!) + (cpu ? ownCpu : ownMem));
+    const usage = Math.min(
+      1,
+      value + pendingAt(load, index, cpu, rules, c.rampMs[index]!) + (cpu ? ownCpu : ownMem),
+    );
     weighted += (1 - usage) * weight;
     weights += weight;
     used.push(figure);
