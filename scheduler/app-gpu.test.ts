@@ -222,14 +222,7 @@ describe('extender with pods written for gpu-manager (tencent.com/vcuda-*)', () 
       },
     };
     const created = await core.createNamespacedPod({ namespace: cluster.namespace, body: pod });
-    const post = async <T>(path: string, body: unknown): Promise<T> =>
-      (await (
-        await fetch(`${base}${path}`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(body),
-        })
-      ).json()) as T;
+    const post = <T>(path: string, body: unknown): Promise<T> => postJson<T>(base, path, body);
     const filtered = await post<ExtenderFilterResult>('/filter', { Pod: created, NodeNames: [node] });
     assert.deepEqual(filtered.NodeNames, [node]);
     const bound = await post<{ Error: string }>('/bind', {
