@@ -9,7 +9,6 @@ import { realLoadMain } from './main.ts';
 import { parsePai } from './pai.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'loadwise-real-load-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
 
 // Half the tasks use five times the CPU they request, half a tenth: what requests cannot see.
 const HEADER = 'plan_cpu,plan_mem,cpu_usage,avg_mem,start_time,end_time';
@@ -42,6 +41,9 @@ function spec(p: RealLoadPolicy): RealLoadSpec {
 }
 
 describe('real-load simulation', () => {
+  // In the suite, not at the root: the suite is registered after a top-level await, and a root hook
+  // registered before it may run before the suite does.
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const tasks = parsePai(readFileSync(tracePath, 'utf8'), tracePath, 7200);
 
   it('reads requests and real use in cores and bytes, clamping durations', () => {
