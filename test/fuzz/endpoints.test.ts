@@ -162,7 +162,15 @@ describe('agent endpoints under fuzzing', () => {
 
   it('never answers 500 to any method, path, query, content type or body', async () => {
     const paths = fc.oneof(
-      fc.constantFrom('/statistics', '/metrics', '/healthz', '/readyz', '/statistics?window=1d', '/'),
+      fc.constantFrom(
+        '/statistics',
+        '/metrics',
+        '/healthz',
+        '/readyz',
+        '/statistics?window=1d',
+        '/loadwise/v1/statistics',
+        '/',
+      ),
       fc.webPath().map((p) => p || '/'),
       fc
         .tuple(fc.constantFrom('/statistics', '/metrics'), fc.webQueryParameters())
