@@ -7,9 +7,11 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { craneAnnotationKey, figureAnnotationKey } from '../contracts/annotations.ts';
+import { VGPU_ASSIGNMENT_ANNOTATION } from '../contracts/vgpu-pod.ts';
 import { HOT_VALUE, NODE_FIGURES } from '../contracts/figures.ts';
 import {
   GPU_MANAGER_VCUDA_CORE_RESOURCE,
+  VGPU_RESOURCE_NAME_SETS,
   VGPU_CORE_RESOURCE,
   VGPU_MEMORY_RESOURCE,
 } from '../contracts/resources.ts';
@@ -28,6 +30,7 @@ const policies = parseAllDocuments(read('./deploy/admission-policies.yaml')).map
 );
 const policy = (name: string) => policies.find((p) => p.metadata.name === name)!;
 const agentPolicy = policy('loadwise-agent-pods');
+const agentDeletePolicy = policy('loadwise-agent-pod-deletes');
 const controllerPolicy = policy('loadwise-controller-nodes');
 
 const AGENT = 'system:serviceaccount:loadwise-system:loadwise-agent';
@@ -204,6 +207,95 @@ describe('admission policy: the agent changes only loadwise.io/ annotations of p
       onNode('gpu-node-1'),
     );
     assert.deepEqual(validate(agentPolicy, request), { matched: false });
+  });
+});
+
+/** A pod on `nodeName` that kubelet refused at admission, placed by loadwise and owned by a ReplicaSet. */
+function refusedPod(nodeName: string | undefined, reason = 'UnexpectedAdmissionError') {
+  const p = pod(nodeName, { [VGPU_ASSIGNMENT_ANNOTATION]: '[[0,30,0]]' }) as Obj & {
+    metadata: Meta & { ownerReferences?: unknown[] };
+    status?: Record<string, string>;
+  };
+  p.metadata.ownerReferences = [
+    { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'trainer-5d8f', uid: 'rs-1', controller: true },
+  ];
+  p.status = { phase: 'Failed', reason, message: 'Allocate failed' };
+  return p;
+}
+
+/** A DELETE by `username` of `victim`: `object` is null, `oldObject` the pod being deleted. */
+const remove = (victim: unknown, extra?: Record<string, string[]>, username = AGENT): AdmissionRequest => ({
+  operation: 'DELETE',
+  resource: { group: '', version: 'v1', resource: 'pods' },
+  userInfo: { username, groups: ['system:serviceaccounts'], ...(extra ? { extra } : {}) },
+  object: null,
+  oldObject: victim,
+});
+
+describe('admission policy: the agent deletes only failed-admission pods of its own node that a controller recreates', () => {
+  it('lets the agent on node-a delete a ReplicaSet pod on node-a that kubelet refused for a loadwise resource', () => {
+    const reasons = [
+      'UnexpectedAdmissionError',
+      ...Object.values(VGPU_RESOURCE_NAME_SETS).flatMap((set) => Object.values(set).map((r) => `OutOf${r}`)),
+    ];
+    for (const reason of reasons) {
+      assertAllowed(validate(agentDeletePolicy, remove(refusedPod('node-a', reason), onNode('node-a'))));
+    }
+  });
+
+  it('refuses a stolen agent token deleting a pod on another node, or a running pod of its own', () => {
+    assertRefused(
+      validate(agentDeletePolicy, remove(refusedPod('node-b'), onNode('node-a'))),
+      /^loadwise-agent on node node-a may delete only pods bound to that node$/,
+    );
+    assertRefused(
+      validate(agentDeletePolicy, remove(refusedPod(undefined), onNode('node-a'))),
+      /may delete only pods bound to that node/,
+    );
+    const running = refusedPod('node-a');
+    running.status = { phase: 'Running' };
+    assertRefused(
+      validate(agentDeletePolicy, remove(running, onNode('node-a'))),
+      /may delete only pods that kubelet refused at admission for a loadwise resource/,
+    );
+    const otherReason = refusedPod('node-a', 'OutOfcpu');
+    assertRefused(
+      validate(agentDeletePolicy, remove(otherReason, onNode('node-a'))),
+      /refused at admission for a loadwise resource/,
+    );
+  });
+
+  it('refuses deleting a bare pod, or one loadwise did not place', () => {
+    const bare = refusedPod('node-a');
+    delete bare.metadata.ownerReferences;
+    assertRefused(
+      validate(agentDeletePolicy, remove(bare, onNode('node-a'))),
+      /may delete only pods that loadwise placed and a controller owns/,
+    );
+    const notOurs = refusedPod('node-a');
+    delete notOurs.metadata.annotations;
+    assertRefused(validate(agentDeletePolicy, remove(notOurs, onNode('node-a'))), /loadwise placed/);
+  });
+
+  it('refuses the agent credentials without the node claim', () => {
+    for (const extra of [undefined, {}, { [NODE_CLAIM]: ['node-a', 'node-b'] }]) {
+      assertRefused(
+        validate(agentDeletePolicy, remove(refusedPod('node-a'), extra)),
+        /must carry the node claim/,
+      );
+    }
+  });
+
+  it("does not apply to anyone else, nor to the agent's updates", () => {
+    const request = remove(
+      pod('node-b'),
+      undefined,
+      'system:serviceaccount:kube-system:replicaset-controller',
+    );
+    assert.deepEqual(validate(agentDeletePolicy, request), { matched: false });
+    assert.deepEqual(validate(agentDeletePolicy, agentMarksAllocated('node-a', onNode('node-a'))), {
+      matched: false,
+    });
   });
 });
 

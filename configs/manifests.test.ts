@@ -522,7 +522,17 @@ describe('deploy manifests, as kustomize renders each topology', { skip: noKubec
         ...c.expression.matchAll(/system:serviceaccount:([\w-]+):([\w-]+)/g),
       ]),
     );
-    assert.equal(named.length, 2);
+    assert.equal(named.length, 3);
+    // RBAC cannot say which pods: every pod verb the agent holds beyond reading is held by a policy.
+    const agentPolicyOps = policies
+      .filter((p) => p.spec.matchConditions.some((c) => c.expression.includes(':loadwise-agent')))
+      .flatMap(
+        (p) =>
+          (p.spec as unknown as { matchConstraints: { resourceRules: { operations: string[] }[] } })
+            .matchConstraints.resourceRules[0]!.operations,
+      );
+    if (may('loadwise-agent', '', 'pods', 'patch')) assert.ok(agentPolicyOps.includes('UPDATE'));
+    if (may('loadwise-agent', '', 'pods', 'delete')) assert.ok(agentPolicyOps.includes('DELETE'));
     for (const [, namespace, name] of named) {
       const sa = find(objects, 'ServiceAccount', name!);
       assert.equal(sa?.metadata.namespace, namespace, `${namespace}:${name}`);
