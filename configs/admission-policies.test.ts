@@ -278,7 +278,12 @@ describe('admission policy: the agent deletes only failed-admission pods of its 
   });
 
   it('refuses the agent credentials without the node claim', () => {
-    for (const extra of [undefined, {}, { [NODE_CLAIM]: ['node-a', 'node-b'] }]) {
+    const tokens: (Record<string, string[]> | undefined)[] = [
+      undefined,
+      {},
+      { [NODE_CLAIM]: ['node-a', 'node-b'] },
+    ];
+    for (const extra of tokens) {
       assertRefused(
         validate(agentDeletePolicy, remove(refusedPod('node-a'), extra)),
         /must carry the node claim/,

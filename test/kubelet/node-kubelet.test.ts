@@ -50,7 +50,19 @@ describe('NodeKubelet', () => {
       [p1.containers[0]!.deviceIds[CORE]!.length, p1.containers[0]!.deviceIds[MEMORY]!.length],
       [50, 8],
     );
-    assert.equal((await rig.readPod('p1')).status?.phase, 'Running');
+    const p1Status = (await rig.readPod('p1')).status;
+    assert.equal(p1Status?.phase, 'Running');
+    // Every container reported started and ready, as kubelet does (kubectl shows READY 1/1).
+    assert.deepEqual(
+      p1Status?.containerStatuses?.map((c) => [
+        c.name,
+        c.ready,
+        c.restartCount,
+        c.state?.running !== undefined,
+      ]),
+      [['main', true, 0, true]],
+    );
+    assert.match(p1Status!.containerStatuses![0]!.containerID!, /^containerd:\/\/[0-9a-f]{64}$/);
     const freeCore = rig.kubelet.available(CORE).length;
     const released = once(kubelet, 'released');
     await rig.core.deleteNamespacedPod({ namespace: ns, name: 'p1' });

@@ -16,6 +16,7 @@
 // for the plugin to register (again) and then admits the pod, so a test of an agent restart does
 // not have to model ReplicaSets. A plugin that answers and refuses is an admission failure, as in
 // kubelet.
+import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   CoreV1Api,
@@ -357,7 +358,7 @@ export class NodeKubelet extends EventEmitter<NodeKubeletEvents> {
       };
       log.warn({ err: failed.message, container: failed.container }, 'pod admission failed');
     }
-    if (this.opts.writeStatus !== false && !this.stopped) await this.writeStatus(admission, log);
+    if (this.opts.writeStatus !== false && !this.stopped) await this.writeStatus(admission, pod, log);
     admission.doneAtMs = this.now();
     this.emit(admission.state === 'allocated' ? 'allocated' : 'failed', admission);
     const key = keyOf(admission.namespace, admission.name);
@@ -500,13 +501,17 @@ export class NodeKubelet extends EventEmitter<NodeKubeletEvents> {
     for (const check of [...this.pluginWatchers]) check();
   }
 
-  private async writeStatus(admission: PodAdmission, log: Logger): Promise<void> {
+  private async writeStatus(admission: PodAdmission, pod: V1Pod, log: Logger): Promise<void> {
     const nowIso = new Date(this.now()).toISOString().replace(/\.\d{3}Z$/, 'Z');
     const ok = admission.state === 'allocated';
     const status = ok
       ? {
           phase: 'Running',
           startTime: nowIso,
+          // As kubelet reports started containers (kubectl's READY column counts these).
+          containerStatuses: (pod.spec?.containers ?? []).map((c) =>
+            runningContainer(admission.uid, c, nowIso),
+          ),
           conditions: [
             { type: 'PodScheduled', status: 'True', lastTransitionTime: nowIso },
             { type: 'Initialized', status: 'True', lastTransitionTime: nowIso },
@@ -531,4 +536,19 @@ export class NodeKubelet extends EventEmitter<NodeKubeletEvents> {
       log[level]({ err: errorMessage(err) }, 'could not write the pod status');
     }
   }
+}
+
+/** A running container's status as kubelet writes it, its ID derived from the pod UID and name. */
+function runningContainer(podUID: string, container: V1Container, startedAt: string) {
+  const id = createHash('sha256').update(`${podUID}/${container.name}`).digest('hex');
+  return {
+    name: container.name,
+    image: container.image ?? '',
+    imageID: '',
+    containerID: `containerd://${id}`,
+    ready: true,
+    started: true,
+    restartCount: 0,
+    state: { running: { startedAt } },
+  };
 }
