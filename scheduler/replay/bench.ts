@@ -3,6 +3,7 @@
 // extender costs the scheduling cycle is the difference. Options: flags when run directly
 // (`tsx scheduler/replay/bench.ts --help`), the same as REPLAY_* environment variables under
 // `npm run bench`.
+import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { HELP_LAYOUT, parsePositiveInt } from '../../common/cli.ts';
 import { fmt, summarise, table } from '../../hack/bench/stats.ts';
@@ -21,6 +22,7 @@ export interface ReplaySettings {
   rounds: number;
   apiLatencyMs: number;
   bindConcurrency: number;
+  cpuProf?: string;
 }
 
 const nonNegativeInt = (text: string): number => (text === '0' ? 0 : parsePositiveInt(text));
@@ -60,6 +62,12 @@ export function replayCommand(): Command {
         'REPLAY_BIND_CONCURRENCY',
         16,
       ),
+    )
+    .addOption(
+      new Option(
+        '--cpu-prof <dir>',
+        'write V8 CPU profiles of the real extender (node --cpu-prof), one a scenario, into this folder',
+      ).env('REPLAY_CPU_PROF'),
     );
 }
 
@@ -72,6 +80,7 @@ export function scenarios(s: ReplaySettings): ScenarioOptions[] {
     apiLatencyMs: s.apiLatencyMs,
     bindConcurrency: s.bindConcurrency,
     timeLimitMs: SCENARIO_TIME_LIMIT_MS,
+    ...(s.cpuProf ? { profileDir: resolve(s.cpuProf) } : {}),
   };
   return [
     {

@@ -15,9 +15,10 @@ import {
   PROBE_PATHS,
 } from '../../contracts/index.ts';
 import { createServer, probeRoutes, route } from '../../common/http.ts';
-import { errorMessage, requestOptions, reuseConnections } from '../../common/kube.ts';
+import { errorMessage, reuseConnections } from '../../common/kube.ts';
 import { loadKubeConfig } from '../../common/kubeconfig.ts';
 import { createLogger } from '../../common/log.ts';
+import { createBinding } from '../binding.ts';
 
 const API_TIMEOUT_MS = 5_000;
 const logger = createLogger({ level: 'info', name: 'null-extender' });
@@ -37,21 +38,8 @@ route(app, EXTENDER_PATHS.prioritize, ['POST'], async (request): Promise<HostPri
   return names(request).map((Host) => ({ Host, Score: 0 }));
 });
 route(app, EXTENDER_PATHS.bind, ['POST'], async (request): Promise<ExtenderBindingResult> => {
-  const args = request.body as ExtenderBindingArgs;
   try {
-    await core.createNamespacedPodBinding(
-      {
-        name: args.PodName,
-        namespace: args.PodNamespace,
-        body: {
-          apiVersion: 'v1',
-          kind: 'Binding',
-          metadata: { name: args.PodName, namespace: args.PodNamespace, uid: args.PodUID },
-          target: { apiVersion: 'v1', kind: 'Node', name: args.Node },
-        },
-      },
-      requestOptions(API_TIMEOUT_MS),
-    );
+    await createBinding(core, request.body as ExtenderBindingArgs, API_TIMEOUT_MS);
     return { Error: '' };
   } catch (err) {
     return { Error: errorMessage(err) };

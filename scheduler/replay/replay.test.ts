@@ -72,7 +72,7 @@ describe('scheduler replay benchmark', () => {
     const refusing: ScenarioOptions = { ...cpu, extenderFlags: ['--scheduler-name', 'someone-else'] };
     await assert.rejects(
       runScenario(bundles, refusing),
-      /this extender binds pods of "someone-else"[\s\S]*picked node-\d+, bound to ""/,
+      /this extender binds pods of \\"someone-else\\"[\s\S]*picked node-\d+, bound to ""/,
     );
   });
 });

@@ -27,6 +27,8 @@ export interface ScenarioOptions {
   bindConcurrency: number;
   /** Extra flags of the real extender (e.g. --gpu-policy fgd). */
   extenderFlags: string[];
+  /** Write a V8 CPU profile of the real extender (node --cpu-prof) into this folder. */
+  profileDir?: string;
   /** The whole scenario gives up after this long. */
   timeLimitMs: number;
 }
@@ -78,7 +80,14 @@ export async function runScenario(bundles: Bundles, opts: ScenarioOptions): Prom
       ...opts.extenderFlags,
     ];
     const started = await Promise.all([
-      ServerChild.start(bundles.schedulerFlags, bundles.scheduler, extenderArgs),
+      ServerChild.start(
+        [
+          ...bundles.schedulerFlags,
+          ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []),
+        ],
+        bundles.scheduler,
+        extenderArgs,
+      ),
       ServerChild.start([], bundles.nullExtender, [kubeconfig]),
     ]);
     servers.push(...started);
