@@ -20,6 +20,7 @@ import { GpuLedger } from './gpu-ledger.ts';
 import { ExtenderMetrics } from './metrics.ts';
 import { NodeIndex } from './node-index.ts';
 import { bindingHorizonMs, rulesFromPolicy } from './policy-rules.ts';
+import { createBinding } from './binding.ts';
 import { createExtenderServer } from './server.ts';
 import { SyncRecordWatch } from './sync-record.ts';
 
@@ -125,20 +126,7 @@ export class SchedulerApp {
     };
     const bindPod = async (args: ExtenderBindingArgs) => {
       try {
-        await core.createNamespacedPodBinding(
-          {
-            name: args.PodName,
-            namespace: args.PodNamespace,
-            body: {
-              apiVersion: 'v1',
-              kind: 'Binding',
-              // The UID is the API server's precondition: it binds this pod or none.
-              metadata: { name: args.PodName, namespace: args.PodNamespace, uid: args.PodUID },
-              target: { apiVersion: 'v1', kind: 'Node', name: args.Node },
-            },
-          },
-          requestOptions(opts.apiTimeoutMs),
-        );
+        await createBinding(core, args, opts.apiTimeoutMs);
       } catch (err) {
         throw new Error(errorMessage(err));
       }

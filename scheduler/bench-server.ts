@@ -2,15 +2,8 @@
 // `--nodes` nodes with realistic annotations (as the watch would have filled it). Prints its
 // address as one JSON line; the parent drives requests from its own process. A second server over
 // the same nodes and GPU ledger runs `--gpu-policy fgd` (the first runs binpack).
-import {
-  encodeCount,
-  encodeFraction,
-  encodeGpuInventory,
-  encodeVgpuAssignment,
-  GPU_INVENTORY_ANNOTATION,
-  NODE_FIGURES,
-  VGPU_ASSIGNMENT_ANNOTATION,
-} from '../contracts/index.ts';
+import { encodeVgpuAssignment, VGPU_ASSIGNMENT_ANNOTATION } from '../contracts/index.ts';
+import { benchNodeAnnotations } from './bench-nodes.ts';
 import { GpuLedger } from './gpu-ledger.ts';
 import { ManualClock } from '../common/clock.ts';
 import { createLogger } from '../common/log.ts';
@@ -33,23 +26,7 @@ if (!parsed.ok) throw new Error(parsed.error);
 const rules = rulesFromPolicy(parsed.policy);
 const nodes = new NodeIndex();
 for (let i = 0; i < count; i++) {
-  const annotations: Record<string, string> = {};
-  NODE_FIGURES.forEach((figure, f) => {
-    annotations[`loadwise.io/${figure}`] = encodeFraction(((i * 7 + f * 13) % 90) / 100, now - 60_000);
-  });
-  annotations['loadwise.io/node_hot_value'] = encodeCount(i % 3, now - 60_000);
-  // 8 GPUs a node, as the controller publishes them.
-  annotations[GPU_INVENTORY_ANNOTATION] = encodeGpuInventory({
-    gpus: Array.from({ length: 8 }, (_, g) => ({
-      index: g,
-      uuid: `GPU-${i}-${g}`,
-      model: 'A100',
-      memoryMiB: 81920,
-      mig: false,
-      healthy: true,
-      links: Array.from({ length: 8 }, (_, h) => (g === h ? 'X' : 'NV12')),
-    })),
-  });
+  const annotations = benchNodeAnnotations(i, now - 60_000, 8);
   nodes.upsert({
     metadata: {
       name: `node-${i}`,

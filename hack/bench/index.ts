@@ -5,6 +5,7 @@ import { runControllerBench } from '../../controller/bench.ts';
 import { runNativeBench } from '../../native/bench.ts';
 import { runDevicePluginBench } from '../../node-agent/device-plugin/bench.ts';
 import { runSchedulerBench } from '../../scheduler/bench.ts';
+import { runSchedulerReplayBench } from '../../scheduler/replay/bench.ts';
 import { runAgentBench } from './agent.ts';
 
 const benches: Record<string, () => Promise<void>> = {
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<void>> = {
   native: runNativeBench,
   'device-plugin': runDevicePluginBench,
   scheduler: runSchedulerBench,
+  'scheduler-replay': () => runSchedulerReplayBench(),
 };
 
 const HELP = `Usage: npm run bench [-- BENCHMARK...]
@@ -25,6 +27,12 @@ Benchmarks: ${Object.keys(benches).join(', ')}
 
 Options:
   -h, --help  display this help
+
+scheduler-replay reads its settings from the environment (defaults in brackets):
+  REPLAY_NODES [1000], REPLAY_PODS [500], REPLAY_GPU_NODES [200], REPLAY_GPU_PODS [300],
+  REPLAY_WARMUP [100], REPLAY_ROUNDS [2], REPLAY_API_LATENCY_MS [3], REPLAY_BIND_CONCURRENCY [16],
+  REPLAY_CPU_PROF [unset: a folder for the extender's V8 CPU profiles];
+  run it directly for the same as flags: npx tsx scheduler/replay/bench.ts --help
 `;
 
 const wanted = process.argv.slice(2);
