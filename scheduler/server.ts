@@ -9,12 +9,14 @@ import {
   type ExtenderBindingArgs,
 } from '../contracts/index.ts';
 import { createServer, probeRoutes, route, type ServerTimeouts } from '../common/http.ts';
+import { codeUnitLength } from '../common/code-unit-length.ts';
 import type { TlsMaterial } from '../common/tls.ts';
 import type { Logger } from '../common/log.ts';
 import type { Extender } from './extender.ts';
 import type { ExtenderMetrics } from './metrics.ts';
 
-const Name = Type.String({ minLength: 1, maxLength: 253 });
+// Bounded in code units (common/code-unit-length.ts): a /filter body carries hundreds of names.
+const Name = Type.String(codeUnitLength(1, 253));
 /** Go's encoding/json writes a nil map or slice as null; every optional field may be null. */
 const Nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([Type.Null(), schema]));
 // The Pod and Node objects are Kubernetes' own. What the extender reads is validated to the type
