@@ -5,6 +5,8 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { codeUnitLength } from './code-unit-length.ts';
 import { createServer, MAX_JSON_DEPTH, probeRoutes, route } from './http.ts';
 import { createLogger } from './log.ts';
 
@@ -21,6 +23,9 @@ describe('common HTTP server bounds', () => {
       timeouts: { requestMs: 300, headersMs: 300, idleMs: 5_000, keepAliveMs: 200, checkIntervalMs: 50 },
     });
     route(app, '/echo', ['POST'], async (request) => ({ got: request.body }));
+    route(app, '/names', ['POST'], async (request) => ({ got: request.body }), {
+      schema: { body: Type.Array(Type.String(codeUnitLength(1, 5))) },
+    });
     probeRoutes(app, () => (ready ? undefined : 'not yet'));
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     port = Number(new URL(address).port);
@@ -82,6 +87,30 @@ describe('common HTTP server bounds', () => {
     assert.equal(ok.status, 200);
     const poisoned = await post('{"__proto__":{"admin":true}}');
     assert.equal(poisoned.status, 400);
+  });
+
+  it('bounds strings by minUnits/maxUnits with a 400 naming the item, never looser than code points', async () => {
+    const post = async (names: unknown) => {
+      const res = await fetch(`http://127.0.0.1:${port}/names`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(names),
+      });
+      return { status: res.status, body: (await res.json()) as { message?: string } };
+    };
+    assert.equal((await post(['a', 'abcde'])).status, 200);
+    const cases: [unknown, string][] = [
+      [['a', ''], 'body/1 must NOT have fewer than 1 characters'],
+      [['abcdef'], 'body/0 must NOT have more than 5 characters'],
+      // Three code points, six code units: over the bound.
+      [['\u{1F600}\u{1F600}\u{1F600}'], 'body/0 must NOT have more than 5 characters'],
+      [[5], 'body/0 must be string'],
+    ];
+    for (const [names, message] of cases) {
+      const res = await post(names);
+      assert.equal(res.status, 400, JSON.stringify(names));
+      assert.equal(res.body.message, message);
+    }
   });
 
   it('answers /healthz at once and /readyz with why it is not ready yet', async () => {

@@ -12,6 +12,7 @@ import Fastify, {
   type RouteOptions,
 } from 'fastify';
 import { PROBE_PATHS } from '../contracts/probes.ts';
+import { codeUnitLengthKeyword } from './code-unit-length.ts';
 import { jsonNestingProblem } from './json-nesting.ts';
 import type { Logger } from './log.ts';
 import { clientCertProblem, secureContextOptions, type TlsMaterial } from './tls.ts';
@@ -96,7 +97,10 @@ export function createServer(opts: ServerOptions): FastifyInstance {
     return503OnClosing: true,
     forceCloseConnections: true,
     // Strict request schemas: fastify's default Ajv would coerce "all" into ["all"] and strip fields.
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
+    // minUnits/maxUnits: string bounds without a walk over every string (common/code-unit-length.ts).
+    ajv: {
+      customOptions: { coerceTypes: false, removeAdditional: false, keywords: [codeUnitLengthKeyword] },
+    },
     // The HTTPS variant differs only in its raw server type, which nothing here touches.
   }) as unknown as FastifyInstance;
   if (mutual) {

@@ -219,6 +219,27 @@ describe('scheduler extender over HTTP', () => {
         { Pod: pod('y'), Nodes: { items: [{ metadata: { name: 'n' }, status: { allocatable: [1] } }] } },
         /allocatable must be object/,
       ],
+      [
+        'an empty node name',
+        { Pod: pod('y'), NodeNames: [names.idle, ''] },
+        /NodeNames\/1 must NOT have fewer than 1 characters/,
+      ],
+      [
+        'a node name longer than 253',
+        { Pod: pod('y'), NodeNames: ['n'.repeat(254)] },
+        /NodeNames\/0 must NOT have more than 253 characters/,
+      ],
+      [
+        'a node name of 200 emoji (400 UTF-16 code units)',
+        { Pod: pod('y'), NodeNames: ['\u{1F600}'.repeat(200)] },
+        /NodeNames\/0 must NOT have more than 253 characters/,
+      ],
+      ['a node name that is not a string', { Pod: pod('y'), NodeNames: [7] }, /NodeNames\/0 must be string/],
+      [
+        'an empty pod name',
+        { Pod: { metadata: { name: '' } }, NodeNames: [] },
+        /name must NOT have fewer than 1/,
+      ],
     ];
     for (const [what, body, message] of cases) {
       for (const path of ['/filter', '/prioritize']) {

@@ -9,12 +9,14 @@ import {
   type ExtenderBindingArgs,
 } from '../contracts/index.ts';
 import { createServer, probeRoutes, route, type ServerTimeouts } from '../common/http.ts';
+import { codeUnitLength } from '../common/code-unit-length.ts';
 import type { TlsMaterial } from '../common/tls.ts';
 import type { Logger } from '../common/log.ts';
 import type { Extender } from './extender.ts';
 import type { ExtenderMetrics } from './metrics.ts';
 
-const Name = Type.String({ minLength: 1, maxLength: 253 });
+// Bounded in code units (common/code-unit-length.ts): a /filter body carries hundreds of names.
+const Name = Type.String(codeUnitLength(1, 253));
 /** Go's encoding/json writes a nil map or slice as null; every optional field may be null. */
 const Nullable = <T extends TSchema>(schema: T) => Type.Optional(Type.Union([Type.Null(), schema]));
 // The Pod and Node objects are Kubernetes' own. What the extender reads is validated to the type
@@ -50,20 +52,10 @@ const ArgsSchema = Type.Object({
   Nodes: Nullable(Type.Object({ items: Nullable(Type.Array(NodeSchema, { maxItems: 100_000 })) })),
   NodeNames: Nullable(Type.Array(Name, { maxItems: 100_000 })),
 });
-// Response schemas let fastify compile a serializer instead of walking the answer with JSON.stringify.
-const Reasons = Type.Record(Type.String(), Type.String());
-const FilterResultSchema = Type.Object({
-  Nodes: Type.Optional(
-    Type.Union([
-      Type.Null(),
-      Type.Object({ items: Type.Array(Type.Object({}, { additionalProperties: true })) }),
-    ]),
-  ),
-  NodeNames: Type.Optional(Type.Union([Type.Null(), Type.Array(Type.String())])),
-  FailedNodes: Reasons,
-  FailedAndUnresolvableNodes: Type.Optional(Reasons),
-  Error: Type.String(),
-});
+// The priority list gets a compiled serializer (fast-json-stringify beats JSON.stringify on an
+// array of small fixed objects). The filter result does not: it is mostly FailedNodes, a map of
+// node name to reason, which fast-json-stringify walks key by key at about twice the cost of
+// JSON.stringify (measured: 130 µs against 70 µs for 420 names, 240 of them failed).
 const PriorityListSchema = Type.Array(Type.Object({ Host: Type.String(), Score: Type.Integer() }));
 const BindingSchema = Type.Object({
   PodName: Name,
@@ -107,7 +99,7 @@ export function createExtenderServer(opts: ExtenderServerOptions): FastifyInstan
     ['POST'],
     async (request) => extender.filter(request.body as ExtenderArgs),
     {
-      schema: { body: ArgsSchema, response: { 200: FilterResultSchema } },
+      schema: { body: ArgsSchema },
       config: { verb: 'filter' },
     },
   );

@@ -7,6 +7,7 @@ import {
   hotValue,
   type NodeLoad,
   NEUTRAL_SCORE,
+  OVER_TEXT_CACHE_SIZE,
   pendingFraction,
   scoreByLoad,
 } from './load-rules.ts';
@@ -138,6 +139,26 @@ describe('filterByLoad', () => {
       }
     });
   }
+
+  it('names the figure and its value in every rejection, the same text for every node and call', () => {
+    // The text is kept per value; it must be the value's own, past the cache bound too, and a
+    // kept text must never make an expired figure reject.
+    for (let i = 0; i < OVER_TEXT_CACHE_SIZE + 50; i++) {
+      const value = 0.66 + (i % (OVER_TEXT_CACHE_SIZE + 10)) / 1e6;
+      const verdict = filterByLoad(node({ cpu_usage_avg_5m: [value, MIN] }), rules, NOW);
+      assert.deepEqual(verdict, {
+        ok: false,
+        figure: 'cpu_usage_avg_5m',
+        reason: `cpu_usage_avg_5m ${value.toFixed(2)} > 0.65`,
+      });
+    }
+    const hot = node({ cpu_usage_avg_5m: [0.9, MIN] });
+    assert.equal(filterByLoad(hot, rules, NOW).ok, false);
+    assert.deepEqual(filterByLoad(hot, rules, NOW + 8 * MIN), { ok: true });
+    const pending = node({ cpu_usage_avg_5m: [0.9, MIN] }, { bindings: [binding(0)] });
+    const verdict = filterByLoad(pending, rules, NOW);
+    assert.match(verdict.ok ? '' : verdict.reason, /^cpu_usage_avg_5m 0\.90 \+ 0\.\d\d pending > 0\.65$/);
+  });
 });
 
 describe('pendingFraction', () => {
