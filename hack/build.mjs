@@ -21,9 +21,11 @@ export const ENTRIES = {
  * Node flags the component's image runs with. The agent does one sample every few seconds and a
  * few requests a minute on every node of the cluster: the optimizing compiler and a large
  * young generation buy it nothing and cost every node several megabytes (see `npm run bench`).
+ * `--optimize-for-size` lets the old generation grow less between collections; `--expose-gc` lets
+ * the agent collect a burst of requests' garbage at its next sampling tick (node-agent/heap-trim.ts).
  */
 export const NODE_FLAGS = {
-  'node-agent': ['--max-semi-space-size=1', '--no-opt'],
+  'node-agent': ['--max-semi-space-size=1', '--no-opt', '--optimize-for-size', '--expose-gc'],
   controller: [],
   scheduler: [],
 };
