@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { testAgent } from '../test/support/agent.ts';
 import { HeapTrim } from './heap-trim.ts';
 
 const MB = 1024 * 1024;
@@ -46,5 +47,25 @@ describe('HeapTrim', () => {
     const trim = new HeapTrim({ collect: undefined, usedBytes: () => ++asked, slackBytes: MB });
     assert.equal(trim.maybeCollect(), false);
     assert.equal(asked, 0);
+  });
+});
+
+describe('the agent trims its heap at its sampling tick', () => {
+  it('collects at a tick after a burst, and the sample is recorded all the same', () => {
+    const { heap, trim } = fakeHeap(10 * MB);
+    const { agent, proc, clock } = testAgent(Date.UTC(2026, 10, 22), { heapTrim: trim });
+    try {
+      proc.setMemory(1000, 400);
+      assert.equal(agent.sample(), true);
+      assert.equal(heap.collections, 1);
+      heap.used += 20 * MB; // requests between ticks
+      clock.advance(10_000);
+      proc.runFor(1000, 250);
+      assert.equal(agent.sample(), true);
+      assert.equal(heap.collections, 2);
+      assert.equal(agent.statistics()?.windows.cpu_usage_active, 0.25);
+    } finally {
+      proc.cleanup();
+    }
   });
 });
