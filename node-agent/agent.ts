@@ -15,6 +15,7 @@ import {
 } from '../contracts/index.ts';
 import { type GpuProvider, type GpuSnapshot, nodeGpuUsage } from './gpu/provider.ts';
 import type { Allocations } from './gpu/simulated-provider.ts';
+import { type HeapTrim, processHeapTrim } from './heap-trim.ts';
 import { AgentMetrics } from './metrics.ts';
 import { SampleLoop } from './sample-loop.ts';
 import { NodeSampler, type SampleFailure } from './sampler.ts';
@@ -34,6 +35,8 @@ export interface AgentOptions {
   onGpuReading?: (snapshot: GpuSnapshot) => void;
   /** `node-metrics`: also serve node-metrics' documents (flat percent /statistics, node_<figure> gauges). */
   compat?: AgentCompatMode;
+  /** Collects the heap's garbage between samples (default: the process's, where `gc` is exposed). */
+  heapTrim?: HeapTrim;
 }
 
 // Every agent endpoint is a GET; a body is never needed.
@@ -46,6 +49,7 @@ export class NodeAgent {
   readonly metrics: AgentMetrics;
   readonly server: FastifyInstance;
   private readonly loop: SampleLoop;
+  private readonly heapTrim: HeapTrim;
   private readonly failureStreak = new Map<string, number>();
   /** Figures as of the newest sample; they change only when a sample lands, so compute them once per sample. */
   private cached: { asOf: number; reading: FigureReading } | undefined;
@@ -69,6 +73,7 @@ export class NodeAgent {
       },
       nodeMetricsGauges: opts.compat === 'node-metrics',
     });
+    this.heapTrim = opts.heapTrim ?? processHeapTrim();
     this.loop = new SampleLoop(opts.sampleIntervalMs, () => this.sample());
     this.server = this.buildServer();
   }
@@ -79,6 +84,8 @@ export class NodeAgent {
     this.metrics.countSample();
     const added = this.sampler.sampleOnce();
     this.metrics.sampleDuration.observe((performance.now() - started) / 1000);
+    // After the sample is recorded and outside any request: the tick is the agent's idle point.
+    this.heapTrim.maybeCollect();
     if (this.opts.gpu) void this.sampleGpu();
     if (added && this.failureStreak.size > 0) {
       this.opts.logger.info({ recoveredFrom: [...this.failureStreak.keys()] }, 'sampling recovered');

@@ -11,10 +11,19 @@ import { readFigures } from '../../node-agent/statistics.ts';
 import { WindowedSeries } from '../../node-agent/windowed-series.ts';
 import { FakeProc } from '../local/cluster/fake-proc.ts';
 
+/** process.memoryUsage() in bytes: RSS and the V8 heap apart from memory outside it. */
+export interface MemoryFigures {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+}
+
 export interface DayReport {
   address: string;
   rssStart: number;
   rssAfterDay: number;
+  memoryAfterDay: MemoryFigures;
   coverage1d: number | undefined;
   addNs: number;
   addGcs: number;
@@ -54,7 +63,8 @@ for (let i = 0; i < DAY_SAMPLES; i++) {
   agent.sample();
   clock.advance(10_000);
 }
-const rssAfterDay = process.memoryUsage().rss;
+const memoryAfterDay = process.memoryUsage();
+const rssAfterDay = memoryAfterDay.rss;
 const coverage1d = readFigures(agent.sampler.series, agent.sampler.lastGoodSampleMs!).coverageSeconds
   .cpu_usage_max_avg_1d;
 
@@ -105,6 +115,7 @@ const report: DayReport = {
   address,
   rssStart,
   rssAfterDay,
+  memoryAfterDay,
   coverage1d,
   addNs,
   addGcs,
@@ -114,7 +125,13 @@ const report: DayReport = {
 };
 process.stdout.write(`${JSON.stringify(report)}\n`);
 process.on('message', async (m) => {
-  if (m === 'rss') process.send?.({ rss: process.memoryUsage().rss });
+  // The next sampling tick, as the agent's loop would take it (and trim the heap there).
+  if (m === 'sample') {
+    proc.runFor(1000, 500);
+    clock.advance(10_000);
+    agent.sample();
+  }
+  if (m === 'memory' || m === 'sample') process.send?.(process.memoryUsage() satisfies MemoryFigures);
   if (m === 'stop') {
     await agent.stop();
     proc.cleanup();
