@@ -18,7 +18,16 @@
 // A snapshot written before the journal existed has no id: it loads as before, and the first
 // allocation after an upgrade writes a fresh snapshot (with an id) before journaling anything.
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fdatasyncSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  writeSync,
+} from 'node:fs';
 import { readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { ContainerAllocation } from './matcher.ts';
@@ -90,8 +99,11 @@ export class Checkpoint {
     // Dying here leaves the old journal, which names the old snapshot and so is ignored.
     const fd = this.openJournal();
     const header = journalLine({ snapshot: id });
+    // The header, then zeros up to the compaction bound: records overwrite the zeros in place.
+    const reset = Buffer.alloc(Math.max(this.compactBytes, Buffer.byteLength(header)));
+    reset.write(header);
     ftruncateSync(fd, 0);
-    writeSync(fd, header);
+    writeSync(fd, reset, 0, reset.length, 0);
     fdatasyncSync(fd);
     this.journalBytes = Buffer.byteLength(header);
     this.journalOf = id;
@@ -114,7 +126,12 @@ export class Checkpoint {
     const fd = this.openJournal();
     const line = journalLine({ put: allocation });
     try {
-      writeSync(fd, line);
+      // Over the zeros the reset wrote: blocks already allocated and written, so the flush is the
+      // data alone, not an ext4 journal commit (an append changes the size, and that commit waits
+      // for every other writer's metadata on the filesystem; measured here under load: p99 about
+      // half). Synchronous: a thread-pool hop on two busy cores cost more than it saves (p90
+      // 12 ms on tmpfs, where the flush itself is free), and Allocates are serialised anyway.
+      writeSync(fd, line, this.journalBytes);
       fdatasyncSync(fd);
     } catch (err) {
       // Whatever part of the line reached the file must not sit under the next record: the next
@@ -135,7 +152,8 @@ export class Checkpoint {
   private openJournal(): number {
     if (this.journalFd !== undefined) return this.journalFd;
     mkdirSync(dirname(this.journalPath), { recursive: true });
-    const fd = openSync(this.journalPath, 'a', 0o600);
+    // Not O_APPEND: records are written at their offset, over the zeros (see record).
+    const fd = openSync(this.journalPath, constants.O_RDWR | constants.O_CREAT, 0o600);
     // The file may have just been created: its directory entry must be durable before any record
     // in it is acknowledged. Once per process.
     const dirFd = openSync(dirname(this.journalPath), 'r');
@@ -189,7 +207,7 @@ export class Checkpoint {
     for (const a of replay.puts) byKey.set(keyOf(a), a);
     if (!replay.torn) {
       this.journalOf = replay.snapshot;
-      this.journalBytes = Buffer.byteLength(journal);
+      this.journalBytes = Buffer.byteLength(journal.replace(/\0*$/, ''));
     }
     return { kind: 'ok', allocations: [...byKey.values()] };
   }
@@ -215,7 +233,9 @@ type JournalReplay = { snapshot: string | undefined; puts: ContainerAllocation[]
  * line the disk did not get right); a bad line with good ones after it is corruption.
  */
 function parseJournal(text: string): JournalReplay | { error: string } {
-  const lines = text.split('\n');
+  // The zeros a reset wrote past the last record are free space, not a record.
+  const end = text.length - (/\0*$/.exec(text)?.[0].length ?? 0);
+  const lines = text.slice(0, end).split('\n');
   // After the last newline: empty, or a line cut short.
   const partial = lines.pop() !== '';
   const records: JournalRecord[] = [];
