@@ -180,10 +180,24 @@ describe('Checkpoint journal', () => {
     for (const a of several(40)) {
       held.push(a);
       await checkpoint.record('node', a, () => held);
-      assert.ok((await stat(checkpoint.journalPath)).size < 2048 + 1024);
+      const records = (await readFile(checkpoint.journalPath, 'utf8')).replace(/\0*$/, '');
+      assert.ok(records.length < 2048 + 1024, `${records.length} bytes of records`);
     }
     checkpoint.close();
     assert.equal(names(await new Checkpoint(join(dir, 'bound'), () => 9).load()).length, 40);
+  });
+
+  it('lays down more zero padding when records reach its end, and a restart reads across it', async () => {
+    const checkpoint = new Checkpoint(join(dir, 'pad'), () => 9);
+    const held: ContainerAllocation[] = [];
+    for (const a of several(300)) {
+      held.push(a);
+      await checkpoint.record('node', a, () => held);
+    }
+    checkpoint.close();
+    const { size } = await stat(checkpoint.journalPath);
+    assert.ok(size > 64 * 1024 && size % (64 * 1024) === 0, `journal of ${size} bytes`);
+    assert.equal(names(await new Checkpoint(join(dir, 'pad'), () => 9).load()).length, 300);
   });
 
   it('refuses a journal larger than 8 MiB as not its own', async () => {
