@@ -66,7 +66,7 @@ export class Checkpoint {
   readonly path: string;
   readonly journalPath: string;
   private dirMade = false;
-  /** Open journal (append mode); opened, and its directory entry made durable, once. */
+  /** The open journal (read-write, records written at their offset); opened, and its directory entry made durable, once. */
   private journalFd: number | undefined;
   /**
    * The id of the snapshot the journal on disk extends, when the journal is known to end in a
@@ -101,10 +101,10 @@ export class Checkpoint {
     // Dying here leaves the old journal, which names the old snapshot and so is ignored.
     const fd = this.openJournal();
     const header = journalLine({ snapshot: id });
-    // The header, then zeros up to the compaction bound: records overwrite the zeros in place.
+    // The header, then zeros up to 64 KiB: records overwrite the zeros in place.
     const reset = padded(header, 0);
     ftruncateSync(fd, 0);
-    writeSync(fd, reset, 0, reset.length, 0);
+    writeAt(fd, reset, 0);
     fdatasyncSync(fd);
     this.journalBytes = Buffer.byteLength(header);
     this.paddedBytes = reset.length;
@@ -127,19 +127,19 @@ export class Checkpoint {
     }
     const fd = this.openJournal();
     const line = journalLine({ put: allocation });
+    const bytes = Buffer.byteLength(line);
     try {
       // Over the zeros the reset wrote: blocks already allocated and written, so the flush is the
       // data alone, not an ext4 journal commit (an append changes the size, and that commit waits
       // for every other writer's metadata on the filesystem; measured here under load: p99 about
       // half). Synchronous: a thread-pool hop on two busy cores cost more than it saves (p90
       // 12 ms on tmpfs, where the flush itself is free), and Allocates are serialised anyway.
-      const bytes = Buffer.byteLength(line);
-      if (this.journalBytes + bytes <= this.paddedBytes) writeSync(fd, line, this.journalBytes);
+      if (this.journalBytes + bytes <= this.paddedBytes) writeAt(fd, Buffer.from(line), this.journalBytes);
       else {
         // Past the padding: this record also lays down the next stretch of zeros, so one
         // Allocate in ~130 pays for a size change and the rest do not.
         const extended = padded(line, this.journalBytes);
-        writeSync(fd, extended, 0, extended.length, this.journalBytes);
+        writeAt(fd, extended, this.journalBytes);
         this.paddedBytes = this.journalBytes + extended.length;
       }
       fdatasyncSync(fd);
@@ -149,7 +149,7 @@ export class Checkpoint {
       this.journalOf = undefined;
       throw err;
     }
-    this.journalBytes += Buffer.byteLength(line);
+    this.journalBytes += bytes;
   }
 
   /** Closes the journal (the plugin stops; tests drop an instance). */
@@ -235,6 +235,13 @@ export class Checkpoint {
       return { kind: 'corrupt', reason, movedTo: undefined };
     }
   }
+}
+
+/** Writes all of `buf` at file offset `at` (a short write is an error, never a silent gap). */
+function writeAt(fd: number, buf: Buffer, at: number): void {
+  const written = writeSync(fd, buf, 0, buf.length, at);
+  if (written !== buf.length)
+    throw new Error(`short write to the checkpoint journal: ${written} of ${buf.length} bytes`);
 }
 
 /** Zeros laid down ahead of the records at a time (~130 records): what a reset writes. */
