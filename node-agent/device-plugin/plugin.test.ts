@@ -295,11 +295,17 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
     await plugin.stop();
   });
 
-  for (const point of ['before-checkpoint', 'after-checkpoint'] as const) {
-    it(`loses and doubles nothing when the plugin dies ${point.replace('-', ' ')} write`, async () => {
+  for (const [point, torn] of [
+    ['before-checkpoint', false],
+    ['after-checkpoint', false],
+    // Died mid-append: the journal's last line is cut short, and kubelet never got an answer.
+    ['after-checkpoint', true],
+  ] as const) {
+    const what = `${point.replace('-', ' ')} write${torn ? ', its journal line torn' : ''}`;
+    it(`loses and doubles nothing when the plugin dies ${what}`, async () => {
       const t = rig.clock.now();
-      const a = `crash-a-${point}`;
-      const b = `crash-b-${point}`;
+      const a = `crash-a-${point}${torn ? '-torn' : ''}`;
+      const b = `crash-b-${point}${torn ? '-torn' : ''}`;
       await rig.createGpuPod(a, {
         core: 40,
         memory: 4,
@@ -324,6 +330,13 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
       await startRegistered(rig, dying);
       await assert.rejects(rig.kubelet.allocateContainer({ [CORE]: 40, [MEMORY]: 4 }), AllocateError);
       await dying.stop();
+      if (torn) {
+        const journal = join(rig.checkpointDir, JOURNAL_FILE);
+        const records = (await readFile(journal, 'utf8')).replace(/\0*$/, '');
+        assert.ok(records.endsWith('\n') && records.includes(a), 'the allocation was journaled');
+        await writeFile(journal, records.slice(0, -60));
+        assert.ok(!(await checkpointed(rig)).some((x) => x.podName === a), 'the torn record is not read');
+      }
 
       const revived = rig.plugin();
       await startRegistered(rig, revived);
