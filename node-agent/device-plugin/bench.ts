@@ -1,11 +1,14 @@
 // Device plugin benchmark: Allocate latency as kubelet sees it, through the test kubelet over the
 // plugin's real unix socket, beside an empty unary call (GetDevicePluginOptions) on the same
 // connection in the same run, so the figure separates the plugin's work (match, config file,
-// fsynced checkpoint) from gRPC's own cost and the machine's noise. The API-server double runs in
-// a child process, as a real API server would be elsewhere. Prints; never fails on a number.
+// fsynced checkpoint) from gRPC's own cost and the machine's noise. Between paced Allocates it
+// also times the disk's own floor: one small append + fdatasync in the same directory, what any
+// durable record costs there. The API-server double runs in a child process, as a real API
+// server would be elsewhere. Prints; never fails on a number.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, openSync, statfsSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,12 +21,39 @@ import { type LatencySummary, summarise, table } from '../../hack/bench/stats.ts
 import { REAL_CLUSTER_ENV } from '../../test/apiserver/cluster.ts';
 import { waitForEvent } from '../../hack/local/cluster/kubelet/kubelet.ts';
 import { CORE, Rig } from '../../test/kubelet/rig.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import type { ContainerAllocation } from './matcher.ts';
 import type { DevicePlugin } from './plugin.ts';
 
+// 200 pods: more than kubelet's default of 110 per node, so the matcher's scan is not flattered.
 const PODS = 200;
 const CORE_PER_POD = 2;
+/** Of the Allocates after the warm-up, this many are paced (the target's figure), the rest back to back. */
+const PACED = 140;
+/**
+ * Allocates before the measured ones, not counted: the first calls compile the path (grpc's
+ * message coding, the matcher, the journal) and took 10–15 ms where warm ones take 2–3; with 100
+ * samples the first two alone were the p99. Their worst is printed on its own.
+ */
+const WARMUP = 10;
 const BASELINE_CALLS = 2000;
-const TARGET_P99_MS = 10;
+/** Issue #16: Allocate p99 <= 5 ms paced like kubelet, on a disk-backed checkpoint, fsync kept. */
+const TARGET_P99_MS = 5;
+/** A journal line's size, for the disk-floor samples. */
+const FLOOR_RECORD_BYTES = 480;
+
+/** The filesystem under `path`, by statfs magic: whether the figure is a disk's or memory's. */
+function filesystemOf(path: string): string {
+  const names: Record<number, string> = {
+    0xef53: 'ext4',
+    0x01021994: 'tmpfs',
+    0x58465342: 'xfs',
+    0x9123683e: 'btrfs',
+    0x794c7630: 'overlayfs',
+  };
+  const type = statfsSync(path).type;
+  return names[type] ?? `fs 0x${type.toString(16)}`;
+}
 
 export async function runDevicePluginBench(): Promise<void> {
   console.log('## device plugin (vGPU Allocate through the test kubelet, unix socket)\n');
@@ -34,28 +64,68 @@ export async function runDevicePluginBench(): Promise<void> {
   const notes: string[] = [];
   const fmt = (n: number) => n.toFixed(3);
   for (const root of roots) {
+    const fs = filesystemOf(root);
     const r = await benchOn(root);
     const row = (name: string, s: LatencySummary) => [
-      `${name} [${root}]`,
+      `${name} [${root}, ${fs}]`,
       s.n,
       fmt(s.p50),
       fmt(s.p99),
       fmt(s.max),
     ];
     rows.push(row('empty unary (GetDevicePluginOptions)', r.base));
+    rows.push(row('disk floor: 480 B append + fdatasync', r.floor));
+    rows.push(row('before: whole-ledger rewrite, 2 fsyncs', r.rewrite));
+    rows.push(row(`Allocate, first ${WARMUP} after start (cold)`, r.cold));
     rows.push(row('Allocate, paced like kubelet', r.paced));
     rows.push(row('Allocate, back to back', r.burst));
-    notes.push(`${root}: Allocate p99 ${fmt(r.paced.p99)} ms paced, ${fmt(r.burst.p99)} ms back to back`);
+    const verdict =
+      fs === 'tmpfs'
+        ? ''
+        : ` (target <= ${TARGET_P99_MS} ms: ${r.paced.p99 <= TARGET_P99_MS ? 'met' : 'NOT met'})`;
+    notes.push(
+      `${root} (${fs}): Allocate p99 ${fmt(r.paced.p99)} ms paced${verdict}, ` +
+        `${fmt(r.burst.p99)} ms back to back; the disk's own append + fdatasync p99 ${fmt(r.floor.p99)} ms, ` +
+        `the checkpoint write each Allocate did before the journal p99 ${fmt(r.rewrite.p99)} ms`,
+    );
   }
   console.log(table(['call', 'n', 'p50 ms', 'p99 ms', 'max ms'], rows));
   console.log(
-    `\nAllocate = match + config file + fsynced checkpoint + answer; target p99 <= ${TARGET_P99_MS} ms. ` +
-      `${notes.join('; ')}. ${PODS} pods on 4 GPUs, checkpoint up to ${PODS} entries.\n`,
+    `\nAllocate = match + config file + one journal append with fdatasync + answer; target p99 <= ${TARGET_P99_MS} ms ` +
+      `paced, on a disk-backed checkpoint (tmpfs rows show the plugin without the disk). ${notes.join('; ')}. ` +
+      `${PODS} pods on 4 GPUs, up to ${PODS} allocations held; the first ${WARMUP} Allocates (cold) are not in the paced figure.\n`,
   );
+}
+
+/**
+ * One sample of what each Allocate wrote before the journal: the whole ledger as one checksummed
+ * document, temp file + fsync + rename + directory fsync (the snapshot format, byte for byte).
+ */
+function fullRewriteSample(dir: string, node: string, allocations: readonly ContainerAllocation[]): number {
+  const s = performance.now();
+  const body = JSON.stringify({ node, allocations });
+  const sum = createHash('sha256').update(body).digest('hex');
+  writeFileAtomic(join(dir, 'bench-full-rewrite.json'), JSON.stringify({ version: 1, checksum: sum, body }), {
+    mode: 0o600,
+    durable: true,
+    ensureDir: false,
+  });
+  return performance.now() - s;
+}
+
+/** One sample of the disk's floor: a journal-sized append and fdatasync in `dir`. */
+function floorSample(fd: number, record: string): number {
+  const s = performance.now();
+  writeSync(fd, record);
+  fdatasyncSync(fd);
+  return performance.now() - s;
 }
 
 interface BenchFigures {
   base: LatencySummary;
+  floor: LatencySummary;
+  rewrite: LatencySummary;
+  cold: LatencySummary;
   paced: LatencySummary;
   burst: LatencySummary;
 }
@@ -113,6 +183,10 @@ async function benchOn(tmpRoot: string): Promise<BenchFigures> {
     // First half paced like kubelet (the previous pod's annotation PATCH done before the next
     // Allocate), second half back to back (PATCHes and their watch events overlapping).
     const units = rig.kubelet.available(CORE);
+    const floorFd = openSync(`${rig.checkpointDir}/bench-floor`, 'a', 0o600);
+    const floorRecord = `${'x'.repeat(FLOOR_RECORD_BYTES - 1)}\n`;
+    const floor: number[] = [];
+    const rewrite: number[] = [];
     const measure = async (from: number, to: number, paced: boolean): Promise<LatencySummary> => {
       const latencies: number[] = [];
       for (let i = from; i < to; i++) {
@@ -121,17 +195,36 @@ async function benchOn(tmpRoot: string): Promise<BenchFigures> {
         const s = performance.now();
         await rig.kubelet.callAllocate(CORE, ids);
         latencies.push(performance.now() - s);
-        if (paced) await plugin.settled();
+        if (!paced) continue;
+        await plugin.settled();
+        // Between Allocates, so the floor and the old way see the disk as the Allocates around them did.
+        floor.push(floorSample(floorFd, floorRecord));
+        rewrite.push(fullRewriteSample(rig.checkpointDir, 'bench', plugin.allocations()));
       }
       return summarise(
         latencies,
         latencies.reduce((a, b) => a + b, 0),
       );
     };
-    const paced = await measure(0, PODS / 2, true);
-    const burst = await measure(PODS / 2, PODS, false);
+    let cold: LatencySummary;
+    let paced: LatencySummary;
+    const half = WARMUP + PACED;
+    try {
+      cold = await measure(0, WARMUP, true);
+      floor.length = 0;
+      rewrite.length = 0;
+      paced = await measure(WARMUP, half, true);
+    } finally {
+      closeSync(floorFd);
+    }
+    const burst = await measure(half, PODS, false);
     await plugin.settled();
-    return { base, paced, burst };
+    const all = (xs: number[]) =>
+      summarise(
+        xs,
+        xs.reduce((a, b) => a + b, 0),
+      );
+    return { base, floor: all(floor), rewrite: all(rewrite), cold, paced, burst };
   } finally {
     await rig.close();
     await api.stop();

@@ -30,11 +30,19 @@ import {
 import { AllocateError, waitForEvent } from '../../hack/local/cluster/kubelet/kubelet.ts';
 import { CORE, MEMORY, Rig, fourGpus, gpuUuid } from '../../test/kubelet/rig.ts';
 import { InventorySource } from '../gpu/inventory-source.ts';
-import { CHECKPOINT_FILE } from './checkpoint.ts';
+import { CHECKPOINT_FILE, Checkpoint, JOURNAL_FILE } from './checkpoint.ts';
+import type { ContainerAllocation } from './matcher.ts';
 import type { DevicePlugin } from './plugin.ts';
 import type { ContainerPreferredAllocationRequest } from './proto.ts';
 
 const MIB = 1024 * 1024;
+
+/** What a restart would read from the checkpoint (snapshot plus journal). */
+async function checkpointed(rig: Rig): Promise<ContainerAllocation[]> {
+  const loaded = await new Checkpoint(rig.checkpointDir, () => 0).load();
+  assert.equal(loaded.kind, 'ok');
+  return loaded.kind === 'ok' ? loaded.allocations : [];
+}
 
 /** Starts `plugin` and waits until the kubelet has both resources connected. */
 async function startRegistered(rig: Rig, plugin: DevicePlugin): Promise<void> {
@@ -287,11 +295,17 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
     await plugin.stop();
   });
 
-  for (const point of ['before-checkpoint', 'after-checkpoint'] as const) {
-    it(`loses and doubles nothing when the plugin dies ${point.replace('-', ' ')} write`, async () => {
+  for (const [point, torn] of [
+    ['before-checkpoint', false],
+    ['after-checkpoint', false],
+    // Died mid-append: the journal's last line is cut short, and kubelet never got an answer.
+    ['after-checkpoint', true],
+  ] as const) {
+    const what = `${point.replace('-', ' ')} write${torn ? ', its journal line torn' : ''}`;
+    it(`loses and doubles nothing when the plugin dies ${what}`, async () => {
       const t = rig.clock.now();
-      const a = `crash-a-${point}`;
-      const b = `crash-b-${point}`;
+      const a = `crash-a-${point}${torn ? '-torn' : ''}`;
+      const b = `crash-b-${point}${torn ? '-torn' : ''}`;
       await rig.createGpuPod(a, {
         core: 40,
         memory: 4,
@@ -316,6 +330,13 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
       await startRegistered(rig, dying);
       await assert.rejects(rig.kubelet.allocateContainer({ [CORE]: 40, [MEMORY]: 4 }), AllocateError);
       await dying.stop();
+      if (torn) {
+        const journal = join(rig.checkpointDir, JOURNAL_FILE);
+        const records = (await readFile(journal, 'utf8')).replace(/\0*$/, '');
+        assert.ok(records.endsWith('\n') && records.includes(a), 'the allocation was journaled');
+        await writeFile(journal, records.slice(0, -60));
+        assert.ok(!(await checkpointed(rig)).some((x) => x.podName === a), 'the torn record is not read');
+      }
 
       const revived = rig.plugin();
       await startRegistered(rig, revived);
@@ -327,12 +348,8 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
       assert.equal(second[CORE]!.envs.NVIDIA_VISIBLE_DEVICES, gpuUuid(1));
       const mine = revived.allocations().filter((x) => x.podName === a || x.podName === b);
       assert.deepEqual(mine.map((x) => x.podName).sort(), [a, b], 'one allocation each');
-      const onDisk = JSON.parse(
-        JSON.parse(await readFile(join(rig.checkpointDir, CHECKPOINT_FILE), 'utf8')).body,
-      ) as {
-        allocations: Array<{ podName: string }>;
-      };
-      assert.equal(onDisk.allocations.filter((x) => x.podName === a).length, 1);
+      const onDisk = await checkpointed(rig);
+      assert.equal(onDisk.filter((x) => x.podName === a).length, 1);
       await revived.stop();
       for (const name of [a, b])
         await rig.core.deleteNamespacedPod({ namespace: rig.cluster.namespace, name });
@@ -377,12 +394,7 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
     // `.<name>.<8 hex>.tmp` beside it.
     const checkpointTemp = join(rig.checkpointDir, `.${CHECKPOINT_FILE}.0badc0de.tmp`);
     await writeFile(checkpointTemp, '{"version":1,"check');
-    const before = JSON.parse(await readFile(join(rig.checkpointDir, CHECKPOINT_FILE), 'utf8')) as {
-      body: string;
-    };
-    const allocations = (
-      JSON.parse(before.body) as { allocations: Array<{ podUID: string; container: string }> }
-    ).allocations;
+    const allocations = await checkpointed(rig);
     const held = allocations[0];
     assert.ok(held);
     const configDir = join(rig.configRoot, `${held.podUID}_${held.container}`);
@@ -400,22 +412,19 @@ describe('vGPU device plugin: crashes, restarts and bursts', () => {
   });
 
   it('sets a corrupt checkpoint aside and rebuilds it from pod annotations', async () => {
-    const before = JSON.parse(await readFile(join(rig.checkpointDir, CHECKPOINT_FILE), 'utf8')) as {
-      body: string;
-    };
-    const held = (JSON.parse(before.body) as { allocations: Array<{ podName: string }> }).allocations
-      .map((a) => a.podName)
-      .sort();
+    const held = (await checkpointed(rig)).map((a) => a.podName).sort();
     assert.equal(held.length, 20);
-    await writeFile(join(rig.checkpointDir, CHECKPOINT_FILE), before.body.slice(0, 100));
+    const snapshot = await readFile(join(rig.checkpointDir, CHECKPOINT_FILE), 'utf8');
+    await writeFile(join(rig.checkpointDir, CHECKPOINT_FILE), snapshot.slice(0, 100));
     const plugin = rig.plugin();
     await startRegistered(rig, plugin);
     await plugin.whenReady();
     const files = await readdir(rig.checkpointDir);
-    assert.ok(
-      files.some((f) => f.startsWith(`${CHECKPOINT_FILE}.corrupt-`)),
-      files.join(', '),
-    );
+    for (const name of [CHECKPOINT_FILE, JOURNAL_FILE])
+      assert.ok(
+        files.some((f) => f.startsWith(`${name}.corrupt-`)),
+        files.join(', '),
+      );
     assert.ok(rig.logs.some((l) => l.includes('corrupt') && l.includes('"level":"error"')));
     const rebuilt = plugin
       .allocations()

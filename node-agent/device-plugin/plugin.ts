@@ -281,6 +281,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     await Promise.allSettled([...this.marking]);
     await Promise.all(KINDS.map((kind) => this.servers[kind].stop()));
     await this.pods.stop();
+    this.checkpoint.close();
   }
 
   /** Resolves once pods are known and the checkpoint is reconciled with them (Allocate waits for this). */
@@ -445,7 +446,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       try {
         await Promise.all([
           writeContainerFiles(containerDirs(this.config.configRoot, a.podUID, a.container), configFor(a)),
-          this.saveCheckpoint(),
+          this.recordAllocation(a),
         ]);
       } catch (err) {
         entry.answered.delete(kind);
@@ -511,7 +512,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     try {
       this.config.faultHook?.('before-checkpoint');
       this.ledger.set(keyOf(allocation), entry);
-      await Promise.all([this.saveCheckpoint(), files]);
+      await Promise.all([this.recordAllocation(allocation), files]);
     } catch (err) {
       this.ledger.delete(keyOf(allocation));
       await files.catch(() => undefined);
@@ -612,6 +613,13 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       this.config.logger.warn({ err: errorMessage(err) }, 'listing pods for Allocate failed');
       return this.pods.list();
     }
+  }
+
+  /** One allocation made or changed: a journal append, not a rewrite of the whole ledger. */
+  private recordAllocation(allocation: ContainerAllocation): Promise<void> {
+    return this.checkpoint.record(this.config.nodeName, allocation, () =>
+      [...this.ledger.values()].map((e) => e.allocation),
+    );
   }
 
   private saveCheckpoint(): Promise<void> {
