@@ -23,16 +23,19 @@ Runs the benchmarks and prints their figures, each beside a baseline measured
 in the same run on the same machine. A benchmark never fails on a number: it
 reports. Without BENCHMARK, all of them.
 
-Benchmarks: ${Object.keys(benches).join(', ')}
+Benchmarks:
+  ${Object.keys(benches).join(', ')}
 
 Options:
   -h, --help  display this help
 
 scheduler-replay reads its settings from the environment (defaults in brackets):
-  REPLAY_NODES [1000], REPLAY_PODS [500], REPLAY_GPU_NODES [200], REPLAY_GPU_PODS [300],
-  REPLAY_WARMUP [100], REPLAY_ROUNDS [2], REPLAY_API_LATENCY_MS [3], REPLAY_BIND_CONCURRENCY [16],
-  REPLAY_CPU_PROF [unset: a folder for the extender's V8 CPU profiles];
-  run it directly for the same as flags: npx tsx scheduler/replay/bench.ts --help
+  REPLAY_NODES [1000], REPLAY_PODS [500], REPLAY_GPU_NODES [200],
+  REPLAY_GPU_PODS [300], REPLAY_WARMUP [100], REPLAY_ROUNDS [2],
+  REPLAY_API_LATENCY_MS [3], REPLAY_BIND_CONCURRENCY [16],
+  REPLAY_CPU_PROF [unset: a folder for the extender's V8 CPU profiles].
+Run it directly for the same as flags:
+  npx tsx scheduler/replay/bench.ts --help
 `;
 
 const wanted = process.argv.slice(2);
