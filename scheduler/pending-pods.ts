@@ -1,0 +1,102 @@
+// The pods /bind may be asked to bind, kept by a watch so that most binds need no GET of the pod:
+// kube-scheduler itself watches unassigned, non-terminal pods with the same field selector.
+//
+// Why a stale record cannot bind the wrong pod: the bind guard decides on it only when its UID is
+// the UID kube-scheduler named (otherwise the pod is read live), and the Binding carries that UID
+// as the API server's precondition. A pod deleted and recreated under the same name has another
+// UID, so the API server refuses the Binding (409); a pod bound meanwhile by someone else is
+// refused as "already assigned" (409); a deleted pod is not found (404). What the guard reads
+// from the record (schedulerName, UID, container requests) cannot change for a UID.
+import type { CoreV1Api, KubeConfig, V1Pod } from '@kubernetes/client-node';
+import { Reflector } from '../common/reflector.ts';
+import type { Logger } from '../common/log.ts';
+import { requestOptions } from '../common/kube.ts';
+
+/** kube-scheduler's selector for the pods it schedules (unassigned, not finished). */
+export const PENDING_POD_FIELD_SELECTOR = 'spec.nodeName=,status.phase!=Succeeded,status.phase!=Failed';
+
+/** Beyond this many cached pods, new ones are not kept (their binds read the pod live). */
+export const PENDING_POD_CACHE_LIMIT = 20_000;
+
+export interface PendingPodsOptions {
+  kubeConfig: KubeConfig;
+  core: CoreV1Api;
+  /** Only pods of these schedulers are kept: the others /bind refuses anyway. */
+  schedulerNames: ReadonlySet<string>;
+  apiTimeoutMs: number;
+  logger: Logger;
+  limit?: number;
+}
+
+export class PendingPods {
+  private readonly pods = new Map<string, V1Pod>();
+  private readonly reflector: Reflector<V1Pod>;
+  private readonly limit: number;
+
+  constructor(private readonly opts: PendingPodsOptions) {
+    this.limit = opts.limit ?? PENDING_POD_CACHE_LIMIT;
+    this.reflector = new Reflector<V1Pod>({
+      kubeConfig: opts.kubeConfig,
+      path: '/api/v1/pods',
+      fieldSelector: PENDING_POD_FIELD_SELECTOR,
+      // The reflector keeps no copies; this class keeps only the served schedulers' pods.
+      cache: false,
+      list: async () => {
+        const list = await opts.core.listPodForAllNamespaces(
+          { fieldSelector: PENDING_POD_FIELD_SELECTOR },
+          requestOptions(Math.max(opts.apiTimeoutMs, 60_000)),
+        );
+        // A (re)list is the whole truth: pods that vanished while the watch was down go now, and
+        // the reflector hands every listed pod back as ADDED right after.
+        this.pods.clear();
+        return list;
+      },
+      logger: opts.logger,
+      onEvent: (type, pod) => this.apply(type, pod),
+    });
+  }
+
+  get synced(): boolean {
+    return this.reflector.synced;
+  }
+
+  get size(): number {
+    return this.pods.size;
+  }
+
+  start(): void {
+    this.reflector.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.reflector.stop();
+  }
+
+  waitForSync(signal?: AbortSignal): Promise<void> {
+    return this.reflector.waitForSync(signal);
+  }
+
+  /** The cached pending pod with this UID, or undefined (not cached, or another UID). */
+  get(namespace: string, name: string, uid: string): V1Pod | undefined {
+    const pod = this.pods.get(`${namespace}/${name}`);
+    return pod && pod.metadata?.uid === uid ? pod : undefined;
+  }
+
+  /** Forgets a pod this extender just bound, before the watch says so. */
+  forget(namespace: string, name: string): void {
+    this.pods.delete(`${namespace}/${name}`);
+  }
+
+  private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', pod: V1Pod): void {
+    const key = `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+    const phase = pod.status?.phase;
+    const keep =
+      type !== 'DELETED' &&
+      !pod.spec?.nodeName &&
+      phase !== 'Succeeded' &&
+      phase !== 'Failed' &&
+      this.opts.schedulerNames.has(pod.spec?.schedulerName ?? '');
+    if (!keep) this.pods.delete(key);
+    else if (this.pods.has(key) || this.pods.size < this.limit) this.pods.set(key, pod);
+  }
+}
