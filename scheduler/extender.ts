@@ -65,7 +65,7 @@ export interface ExtenderDeps {
    */
   pending?: {
     get(namespace: string, name: string, uid: string): V1Pod | undefined;
-    forget(namespace: string, name: string): void;
+    forget(namespace: string, name: string, boundUid?: string): void;
   };
   /** The `spec.schedulerName`s whose pods this extender binds. */
   schedulerNames: ReadonlySet<string>;
@@ -301,7 +301,7 @@ export class Extender {
       this.deps.pending?.forget(args.PodNamespace, args.PodName);
       return fail((err as Error).message);
     }
-    this.deps.pending?.forget(args.PodNamespace, args.PodName);
+    this.deps.pending?.forget(args.PodNamespace, args.PodName, args.PodUID);
     // Count the pod on its node at once: the next filter in this burst must see it.
     this.deps.recent.record(args.Node, { pod, boundAtMs: this.deps.clock.now(), demand: podDemand(live) });
     this.deps.events.bound('ok');

@@ -30,6 +30,11 @@ export interface PendingPodsOptions {
 
 export class PendingPods {
   private readonly pods = new Map<string, V1Pod>();
+  /**
+   * UIDs this extender bound whose leaving the selector the watch has not reported yet: an event
+   * from before the bind, still in flight, must not bring the pod back as pending.
+   */
+  private readonly bound = new Set<string>();
   private readonly reflector: Reflector<V1Pod>;
   private readonly limit: number;
 
@@ -49,6 +54,7 @@ export class PendingPods {
         // A (re)list is the whole truth: pods that vanished while the watch was down go now, and
         // the reflector hands every listed pod back as ADDED right after.
         this.pods.clear();
+        this.bound.clear();
         return list;
       },
       logger: opts.logger,
@@ -82,16 +88,26 @@ export class PendingPods {
     return pod && pod.metadata?.uid === uid ? pod : undefined;
   }
 
-  /** Forgets a pod this extender just bound, before the watch says so. */
-  forget(namespace: string, name: string): void {
+  /**
+   * Drops a pod's record: the API server knows better now (a failed bind). With `boundUid`, the
+   * pod was just bound with that UID, and watch events from before the bind are ignored.
+   */
+  forget(namespace: string, name: string, boundUid?: string): void {
     this.pods.delete(`${namespace}/${name}`);
+    if (boundUid === undefined) return;
+    // Bounded like the cache: should DELETED events stop coming, the next relist clears it anyway.
+    if (this.bound.size >= this.limit) this.bound.clear();
+    this.bound.add(boundUid);
   }
 
   private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', pod: V1Pod): void {
     const key = `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
+    const uid = pod.metadata?.uid ?? '';
+    if (type === 'DELETED') this.bound.delete(uid);
     const phase = pod.status?.phase;
     const keep =
       type !== 'DELETED' &&
+      !this.bound.has(uid) &&
       !pod.spec?.nodeName &&
       phase !== 'Succeeded' &&
       phase !== 'Failed' &&
