@@ -37,6 +37,13 @@ describe('extender /bind trusts the API server, not the caller', () => {
     return (await res.json()) as T;
   };
   const bind = (args: ExtenderBindingArgs, at = base) => post<{ Error: string }>('/bind', args, at);
+  /** What kube-scheduler sends to bind `pod` (as the API server stored it) to `target`. */
+  const argsOf = (pod: V1Pod, target = node): ExtenderBindingArgs => ({
+    PodName: pod.metadata!.name!,
+    PodNamespace: cluster.namespace,
+    PodUID: pod.metadata!.uid!,
+    Node: target,
+  });
   /** Creates `pod` and returns it as the API server stored it (with the UID it assigned). */
   const create = async (pod: V1Pod) => core.createNamespacedPod({ namespace: cluster.namespace, body: pod });
   const nodeOf = async (name: string) =>
@@ -207,21 +214,23 @@ describe('extender /bind trusts the API server, not the caller', () => {
     const foreign = await create(ofDefault);
     const other = await startTestExtender(cluster, CPU_POLICY, new ManualClock(NOW));
     const uid = (p: V1Pod) => p.metadata!.uid!;
-    const args = (p: V1Pod, target = node) => ({
-      PodName: p.metadata!.name!,
-      PodNamespace: cluster.namespace,
-      PodUID: uid(p),
-      Node: target,
-    });
     try {
       const cache = other.app.pending;
       for (const p of [recreated, taken, gone, fresh]) {
         assert.ok(cache.get(cluster.namespace, p.metadata!.name!, uid(p)), `${p.metadata!.name} is cached`);
       }
-      assert.equal(cache.get(cluster.namespace, 'stale-default', uid(foreign)), undefined, 'only served schedulers');
-      assert.equal(cache.get(cluster.namespace, 'stale-fresh', 'another-uid'), undefined, 'only with the UID named');
+      assert.equal(
+        cache.get(cluster.namespace, 'stale-default', uid(foreign)),
+        undefined,
+        'only served schedulers',
+      );
+      assert.equal(
+        cache.get(cluster.namespace, 'stale-fresh', 'another-uid'),
+        undefined,
+        'only with the UID named',
+      );
       // A cached pod binds, and its record goes at once.
-      assert.equal((await bind(args(fresh), other.base)).Error, '');
+      assert.equal((await bind(argsOf(fresh), other.base)).Error, '');
       assert.equal(cache.get(cluster.namespace, 'stale-fresh', uid(fresh)), undefined);
 
       // Freeze the cache: from here on the API server changes pods behind its back.
@@ -241,23 +250,24 @@ describe('extender /bind trusts the API server, not the caller', () => {
       });
       await core.deleteNamespacedPod({ name: 'stale-gone', namespace: cluster.namespace });
 
-      const held = () => [...(other.app.ledger.usage(node)?.values() ?? [])].reduce((sum, u) => sum + u.core, 0);
+      const held = () =>
+        [...(other.app.ledger.usage(node)?.values() ?? [])].reduce((sum, u) => sum + u.core, 0);
       const heldBefore = held();
       // The stale record passes the guard; the Binding's UID makes the API server refuse.
-      const old = await bind(args(recreated), other.base);
+      const old = await bind(argsOf(recreated), other.base);
       assert.match(old.Error, /Precondition failed: UID in precondition: /);
       const now = await core.readNamespacedPod({ name: 'stale-recreated', namespace: cluster.namespace });
       assert.equal(now.spec?.nodeName, undefined);
       assert.equal(now.metadata?.annotations?.[VGPU_ASSIGNMENT_ANNOTATION], undefined);
 
-      const late = await bind(args(taken), other.base);
+      const late = await bind(argsOf(taken), other.base);
       assert.match(late.Error, /pod stale-taken is already assigned to node "elsewhere"/);
       assert.equal(await nodeOf('stale-taken'), 'elsewhere');
       // The refusal dropped the record: the next try reads the pod, and the guard refuses it.
-      const again = await bind(args(taken), other.base);
+      const again = await bind(argsOf(taken), other.base);
       assert.match(again.Error, /refused: the pod is already bound to node elsewhere/);
 
-      const missing = await bind(args(gone), other.base);
+      const missing = await bind(argsOf(gone), other.base);
       assert.match(missing.Error, /pods "stale-gone" not found/);
       // No GPU stays held for the refused binds.
       assert.equal(held(), heldBefore);
@@ -281,13 +291,7 @@ describe('extender /bind trusts the API server, not the caller', () => {
       () => {},
     );
     try {
-      const result = await bind({
-        PodName: 'atomic',
-        PodNamespace: cluster.namespace,
-        PodUID: pod.metadata!.uid!,
-        Node: node,
-      });
-      assert.equal(result.Error, '');
+      assert.equal((await bind(argsOf(pod))).Error, '');
       await boundSeen;
     } finally {
       request.abort();

@@ -230,6 +230,11 @@ export class SchedulerApp {
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
     await this.server.close();
-    await Promise.all([this.watch.stop(), this.podWatch.stop(), this.pending.stop(), this.syncRecord?.stop()]);
+    await Promise.all([
+      this.watch.stop(),
+      this.podWatch.stop(),
+      this.pending.stop(),
+      this.syncRecord?.stop(),
+    ]);
   }
 }

@@ -389,7 +389,11 @@ describe('API-server double', () => {
       'Operation cannot be fulfilled on pods "annotated": StorageError: invalid object, Code: 4, Key: /registry/pods/default/annotated, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: other, UID in object meta: ' +
         pod.metadata!.uid!,
     );
-    assert.equal((await apiError(binding(pod.metadata!.uid!, { over: 7 }))).code, 400, 'annotation values are strings');
+    assert.equal(
+      (await apiError(binding(pod.metadata!.uid!, { over: 7 }))).code,
+      400,
+      'annotation values are strings',
+    );
     const untouched = await core.readNamespacedPod({ namespace: 'default', name: 'annotated' });
     assert.equal(untouched.spec?.nodeName, undefined);
     assert.deepEqual(untouched.metadata?.annotations, { keep: 'a', over: 'old' });

@@ -1175,7 +1175,7 @@ function bindingAnnotations(body: JsonObject): Record<string, string> | undefine
   const raw = metadataOf(body).annotations;
   if (raw === undefined || raw === null) return undefined;
   const bad = () =>
-    new HttpError(400, 'BadRequest', 'the Binding\'s metadata.annotations must be a map of string to string');
+    new HttpError(400, 'BadRequest', "the Binding's metadata.annotations must be a map of string to string");
   if (!isObject(raw)) throw bad();
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw)) {
