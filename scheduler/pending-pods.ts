@@ -28,6 +28,18 @@ export interface PendingPodsOptions {
   limit?: number;
 }
 
+/**
+ * The watch's selector: with one scheduler served (the usual case), the API server leaves the other
+ * schedulers' pods out; with several, they are dropped here (a selector cannot say "one of").
+ */
+export function pendingPodSelector(schedulerNames: ReadonlySet<string>): string {
+  const [only] = schedulerNames;
+  // A name with no selector syntax in it (`,` `=` `!` `\`) is safe to put in unescaped.
+  return schedulerNames.size === 1 && only !== undefined && /^[A-Za-z0-9._-]+$/.test(only)
+    ? `${PENDING_POD_FIELD_SELECTOR},spec.schedulerName=${only}`
+    : PENDING_POD_FIELD_SELECTOR;
+}
+
 export class PendingPods {
   private readonly pods = new Map<string, V1Pod>();
   /**
@@ -40,15 +52,16 @@ export class PendingPods {
 
   constructor(private readonly opts: PendingPodsOptions) {
     this.limit = opts.limit ?? PENDING_POD_CACHE_LIMIT;
+    const fieldSelector = pendingPodSelector(opts.schedulerNames);
     this.reflector = new Reflector<V1Pod>({
       kubeConfig: opts.kubeConfig,
       path: '/api/v1/pods',
-      fieldSelector: PENDING_POD_FIELD_SELECTOR,
+      fieldSelector,
       // The reflector keeps no copies; this class keeps only the served schedulers' pods.
       cache: false,
       list: async () => {
         const list = await opts.core.listPodForAllNamespaces(
-          { fieldSelector: PENDING_POD_FIELD_SELECTOR },
+          { fieldSelector },
           requestOptions(Math.max(opts.apiTimeoutMs, 60_000)),
         );
         // A (re)list is the whole truth: pods that vanished while the watch was down go now, and
