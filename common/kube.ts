@@ -56,14 +56,26 @@ export function isTransient(failure: ApiFailure): boolean {
   );
 }
 
+function statusBody(body: unknown): { message?: unknown } | string | undefined {
+  if (typeof body !== 'string' || !body.startsWith('{')) return body as { message?: unknown } | undefined;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    return typeof parsed === 'object' && parsed !== null ? parsed : body;
+  } catch {
+    return body;
+  }
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof ApiException) {
-    const body = err.body as { message?: unknown } | string | undefined;
+    // The client hands some error bodies over unparsed: the Status's message is what tells why
+    // (kube-apiserver's precondition failures run past 200 characters before the reason).
+    const body = statusBody(err.body);
     const message =
       typeof body === 'object' && body && typeof body.message === 'string'
         ? body.message
         : String(body ?? '');
-    return `HTTP ${err.code}: ${message.slice(0, 200)}`;
+    return `HTTP ${err.code}: ${message.slice(0, 400)}`;
   }
   return err instanceof Error ? err.message : String(err);
 }

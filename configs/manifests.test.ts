@@ -509,6 +509,9 @@ describe('deploy manifests, as kustomize renders each topology', { skip: noKubec
       );
     }
     assert.ok(may('loadwise-controller', '', 'nodes', 'patch'));
+    // The extender writes a pod only through its Binding (the vGPU assignment rides in it).
+    assert.ok(may('loadwise-scheduler', '', 'pods/binding', 'create'));
+    assert.ok(!may('loadwise-scheduler', '', 'pods', 'patch'), 'the extender cannot patch pods');
     assert.ok(
       !rules('loadwise-agent').some((r) => r.resources.includes('nodes')),
       'the agent has no Node rights',

@@ -3,7 +3,7 @@
 // the victim pod left as it was.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions, type V1Pod, Watch } from '@kubernetes/client-node';
 import {
   type BindRefusalReason,
   decodeVgpuAssignment,
@@ -11,6 +11,7 @@ import {
   type ExtenderBindingArgs,
   type ExtenderFilterResult,
   VGPU_ASSIGNMENT_ANNOTATION,
+  VGPU_ASSUME_TIME_ANNOTATION,
 } from '../contracts/index.ts';
 import { ManualClock } from '../common/clock.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
@@ -36,6 +37,13 @@ describe('extender /bind trusts the API server, not the caller', () => {
     return (await res.json()) as T;
   };
   const bind = (args: ExtenderBindingArgs, at = base) => post<{ Error: string }>('/bind', args, at);
+  /** What kube-scheduler sends to bind `pod` (as the API server stored it) to `target`. */
+  const argsOf = (pod: V1Pod, target = node): ExtenderBindingArgs => ({
+    PodName: pod.metadata!.name!,
+    PodNamespace: cluster.namespace,
+    PodUID: pod.metadata!.uid!,
+    Node: target,
+  });
   /** Creates `pod` and returns it as the API server stored it (with the UID it assigned). */
   const create = async (pod: V1Pod) => core.createNamespacedPod({ namespace: cluster.namespace, body: pod });
   const nodeOf = async (name: string) =>
@@ -193,5 +201,106 @@ describe('extender /bind trusts the API server, not the caller', () => {
     assert.equal(stored.spec?.nodeName, undefined);
     assert.equal(stored.metadata?.annotations?.[VGPU_ASSIGNMENT_ANNOTATION], undefined);
     assert.equal(stored.metadata?.uid, pod.metadata?.uid);
+  });
+
+  it('decides on its pending-pod watch, and a stale record still binds nothing wrong', async () => {
+    // Created before this extender starts: its first list puts them in its pending-pod cache.
+    const recreated = await create(vgpuPodFixture(cluster.namespace, 'stale-recreated', '20'));
+    const taken = await create(vgpuPodFixture(cluster.namespace, 'stale-taken', '20'));
+    const gone = await create(vgpuPodFixture(cluster.namespace, 'stale-gone', '20'));
+    const fresh = await create(vgpuPodFixture(cluster.namespace, 'stale-fresh', '20'));
+    const ofDefault = vgpuPodFixture(cluster.namespace, 'stale-default', '20');
+    ofDefault.spec!.schedulerName = 'default-scheduler';
+    const foreign = await create(ofDefault);
+    const other = await startTestExtender(cluster, CPU_POLICY, new ManualClock(NOW));
+    const uid = (p: V1Pod) => p.metadata!.uid!;
+    try {
+      const cache = other.app.pending;
+      for (const p of [recreated, taken, gone, fresh]) {
+        assert.ok(cache.get(cluster.namespace, p.metadata!.name!, uid(p)), `${p.metadata!.name} is cached`);
+      }
+      assert.equal(
+        cache.get(cluster.namespace, 'stale-default', uid(foreign)),
+        undefined,
+        'only served schedulers',
+      );
+      assert.equal(
+        cache.get(cluster.namespace, 'stale-fresh', 'another-uid'),
+        undefined,
+        'only with the UID named',
+      );
+      // A cached pod binds, and its record goes at once.
+      assert.equal((await bind(argsOf(fresh), other.base)).Error, '');
+      assert.equal(cache.get(cluster.namespace, 'stale-fresh', uid(fresh)), undefined);
+
+      // Freeze the cache: from here on the API server changes pods behind its back.
+      await cache.stop();
+      await core.deleteNamespacedPod({ name: 'stale-recreated', namespace: cluster.namespace });
+      const second = vgpuPodFixture(cluster.namespace, 'stale-recreated', '20');
+      delete second.metadata!.uid;
+      const successor = await create(second);
+      assert.notEqual(uid(successor), uid(recreated));
+      await core.createNamespacedPodBinding({
+        name: 'stale-taken',
+        namespace: cluster.namespace,
+        body: {
+          metadata: { name: 'stale-taken', uid: uid(taken) },
+          target: { apiVersion: 'v1', kind: 'Node', name: 'elsewhere' },
+        },
+      });
+      await core.deleteNamespacedPod({ name: 'stale-gone', namespace: cluster.namespace });
+
+      const held = () =>
+        [...(other.app.ledger.usage(node)?.values() ?? [])].reduce((sum, u) => sum + u.core, 0);
+      const heldBefore = held();
+      // The stale record passes the guard; the Binding's UID makes the API server refuse.
+      const old = await bind(argsOf(recreated), other.base);
+      assert.match(old.Error, /Precondition failed: UID in precondition: /);
+      const now = await core.readNamespacedPod({ name: 'stale-recreated', namespace: cluster.namespace });
+      assert.equal(now.spec?.nodeName, undefined);
+      assert.equal(now.metadata?.annotations?.[VGPU_ASSIGNMENT_ANNOTATION], undefined);
+
+      const late = await bind(argsOf(taken), other.base);
+      assert.match(late.Error, /pod stale-taken is already assigned to node "elsewhere"/);
+      assert.equal(await nodeOf('stale-taken'), 'elsewhere');
+      // The refusal dropped the record: the next try reads the pod, and the guard refuses it.
+      const again = await bind(argsOf(taken), other.base);
+      assert.match(again.Error, /refused: the pod is already bound to node elsewhere/);
+
+      const missing = await bind(argsOf(gone), other.base);
+      assert.match(missing.Error, /pods "stale-gone" not found/);
+      // No GPU stays held for the refused binds.
+      assert.equal(held(), heldBefore);
+    } finally {
+      await other.app.stop();
+    }
+  });
+
+  it('writes the GPU assignment in the Binding: no watcher sees the pod bound without it', async () => {
+    const pod = await create(vgpuPodFixture(cluster.namespace, 'atomic', '30'));
+    const events: V1Pod[] = [];
+    let onBound: () => void = () => {};
+    const boundSeen = new Promise<void>((resolve) => (onBound = resolve));
+    const request = await new Watch(cluster.kubeConfig('setup')).watch(
+      `/api/v1/namespaces/${cluster.namespace}/pods`,
+      { fieldSelector: 'metadata.name=atomic', resourceVersion: pod.metadata!.resourceVersion! },
+      (_type: string, object: V1Pod) => {
+        events.push(object);
+        if (object.spec?.nodeName) onBound();
+      },
+      () => {},
+    );
+    try {
+      assert.equal((await bind(argsOf(pod))).Error, '');
+      await boundSeen;
+    } finally {
+      request.abort();
+    }
+    assert.equal(events.length, 1, 'one write: the Binding');
+    const [bound] = events;
+    assert.equal(bound!.spec?.nodeName, node);
+    const decoded = decodeVgpuAssignment(bound!.metadata!.annotations![VGPU_ASSIGNMENT_ANNOTATION]!);
+    assert.ok(decoded.ok);
+    assert.match(bound!.metadata!.annotations![VGPU_ASSUME_TIME_ANNOTATION]!, /^\d+$/);
   });
 });

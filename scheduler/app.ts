@@ -1,6 +1,6 @@
 // The extender assembled: Node watch → node index, policy → rules, verbs, HTTP. Nothing global,
 // so tests run it in-process against the API-server double exactly as the command runs it.
-import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import type { Server as TlsServer } from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { DEFAULT_SCHEDULER_NAME, type ExtenderBindingArgs } from '../contracts/index.ts';
@@ -21,6 +21,7 @@ import { ExtenderMetrics } from './metrics.ts';
 import { NodeIndex } from './node-index.ts';
 import { bindingHorizonMs, rulesFromPolicy } from './policy-rules.ts';
 import { createBinding } from './binding.ts';
+import { PendingPods } from './pending-pods.ts';
 import { createExtenderServer } from './server.ts';
 import { SyncRecordWatch } from './sync-record.ts';
 
@@ -60,6 +61,8 @@ export class SchedulerApp {
   readonly ledger = new GpuLedger();
   private readonly watch: Reflector<V1Node>;
   private readonly podWatch: Reflector<V1Pod>;
+  /** Pending pods of the schedulers served, so most binds need no read of the pod. */
+  readonly pending: PendingPods;
   private readonly syncRecord: SyncRecordWatch | undefined;
   private rules: LoadRules;
   private pruneTimer: NodeJS.Timeout | undefined;
@@ -100,22 +103,6 @@ export class SchedulerApp {
         }
       },
     });
-    const annotatePod = async (
-      namespace: string,
-      name: string,
-      uid: string,
-      annotations: Record<string, string>,
-    ) => {
-      try {
-        // The UID in the patch makes the API server refuse a recreated pod of the same name.
-        await core.patchNamespacedPod(
-          { name, namespace, body: { metadata: { uid, annotations } } },
-          requestOptions(opts.apiTimeoutMs, PatchStrategy.MergePatch),
-        );
-      } catch (err) {
-        throw new Error(errorMessage(err));
-      }
-    };
     const readPod = async (namespace: string, name: string) => {
       try {
         return await core.readNamespacedPod({ name, namespace }, requestOptions(opts.apiTimeoutMs));
@@ -124,9 +111,9 @@ export class SchedulerApp {
         throw new Error(errorMessage(err));
       }
     };
-    const bindPod = async (args: ExtenderBindingArgs) => {
+    const bindPod = async (args: ExtenderBindingArgs, annotations?: Record<string, string>) => {
       try {
-        await createBinding(core, args, opts.apiTimeoutMs);
+        await createBinding(core, args, opts.apiTimeoutMs, annotations);
       } catch (err) {
         throw new Error(errorMessage(err));
       }
@@ -141,6 +128,14 @@ export class SchedulerApp {
         )
       : undefined;
     const syncRecord = this.syncRecord;
+    const schedulerNames = new Set(opts.schedulerNames ?? [DEFAULT_SCHEDULER_NAME]);
+    this.pending = new PendingPods({
+      kubeConfig: opts.kubeConfig,
+      core,
+      schedulerNames,
+      apiTimeoutMs: opts.apiTimeoutMs,
+      logger: opts.logger.child({ watch: 'pending-pods' }),
+    });
     this.extender = new Extender({
       nodes: this.nodes,
       recent: this.recent,
@@ -149,13 +144,13 @@ export class SchedulerApp {
       rules: () => this.rules,
       bindPod,
       readPod,
-      schedulerNames: new Set(opts.schedulerNames ?? [DEFAULT_SCHEDULER_NAME]),
+      pending: this.pending,
+      schedulerNames,
       events: this.metrics,
       logger: opts.logger,
       gpu: {
         ledger: this.ledger,
         policy: opts.gpuPolicy ?? 'fgd',
-        annotatePod,
         mix: new RecentRequests(opts.recentRequests ?? DEFAULT_RECENT_REQUESTS),
       },
     });
@@ -163,7 +158,7 @@ export class SchedulerApp {
       extender: this.extender,
       metrics: this.metrics,
       logger: opts.logger,
-      ready: () => this.watch.synced && this.podWatch.synced,
+      ready: () => this.watch.synced && this.podWatch.synced && this.pending.synced,
       https: opts.https,
       timeouts: opts.timeouts,
     });
@@ -209,6 +204,7 @@ export class SchedulerApp {
   start(): void {
     this.watch.start();
     this.podWatch.start();
+    this.pending.start();
     this.syncRecord?.start();
     // Nodes that stop being candidates are never read again; drop their old bindings now and then.
     this.pruneTimer = setInterval(() => {
@@ -220,7 +216,11 @@ export class SchedulerApp {
   }
 
   async waitForSync(signal?: AbortSignal): Promise<void> {
-    await Promise.all([this.watch.waitForSync(signal), this.podWatch.waitForSync(signal)]);
+    await Promise.all([
+      this.watch.waitForSync(signal),
+      this.podWatch.waitForSync(signal),
+      this.pending.waitForSync(signal),
+    ]);
   }
 
   async listen(host: string, port: number): Promise<string> {
@@ -230,6 +230,11 @@ export class SchedulerApp {
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
     await this.server.close();
-    await Promise.all([this.watch.stop(), this.podWatch.stop(), this.syncRecord?.stop()]);
+    await Promise.all([
+      this.watch.stop(),
+      this.podWatch.stop(),
+      this.pending.stop(),
+      this.syncRecord?.stop(),
+    ]);
   }
 }

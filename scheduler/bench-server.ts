@@ -68,7 +68,7 @@ const extenderWith = (policy: GpuPolicy) =>
     schedulerNames: new Set(),
     events: metrics,
     logger,
-    gpu: { ledger, policy, annotatePod: async () => {} },
+    gpu: { ledger, policy },
   });
 const extender = extenderWith('binpack');
 // fgd measures against the requests seen lately: a full ring of a plausible mix (shares of a

@@ -8,6 +8,7 @@ export async function createBinding(
   core: CoreV1Api,
   args: ExtenderBindingArgs,
   timeoutMs: number,
+  annotations?: Record<string, string>,
 ): Promise<void> {
   await core.createNamespacedPodBinding(
     {
@@ -17,7 +18,9 @@ export async function createBinding(
         apiVersion: 'v1',
         kind: 'Binding',
         // The UID is the API server's precondition: it binds this pod or none.
-        metadata: { name: args.PodName, namespace: args.PodNamespace, uid: args.PodUID },
+        // Its annotations land on the pod in the same write as spec.nodeName (the API server's
+        // setPodHostAndAnnotations), so no reader sees the pod bound without them.
+        metadata: { name: args.PodName, namespace: args.PodNamespace, uid: args.PodUID, annotations },
         target: { apiVersion: 'v1', kind: 'Node', name: args.Node },
       },
     },

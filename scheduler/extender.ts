@@ -49,35 +49,34 @@ export interface ExtenderDeps {
   clock: Clock;
   rules: () => LoadRules;
   /**
-   * Creates the Binding through the API, with the pod's UID as its precondition; throws an Error
-   * whose message says why it failed.
+   * Creates the Binding through the API, with the pod's UID as its precondition and `annotations`
+   * in its metadata (the API server sets them on the pod in the same write as the node); throws an
+   * Error whose message says why it failed.
    */
-  bindPod: (args: ExtenderBindingArgs) => Promise<void>;
+  bindPod: (args: ExtenderBindingArgs, annotations?: Record<string, string>) => Promise<void>;
   /**
    * Reads the pod from the API server (undefined when it does not exist); throws an Error that
    * says why it could not. Bind decides on this record, never on a /filter body.
    */
   readPod: (namespace: string, name: string) => Promise<V1Pod | undefined>;
+  /**
+   * Pending pods as a watch last delivered them (see pending-pods.ts for why a stale record is
+   * safe): a hit with the UID named saves the read; a miss falls back to `readPod`.
+   */
+  pending?: {
+    get(namespace: string, name: string, uid: string): V1Pod | undefined;
+    forget(namespace: string, name: string, boundUid?: string): void;
+  };
   /** The `spec.schedulerName`s whose pods this extender binds. */
   schedulerNames: ReadonlySet<string>;
   /** When the controller last confirmed a node's figures (its "synced up to" record); NaN: unknown. */
   confirmedAt?: (node: string) => number;
   events: ExtenderEvents;
   logger: Logger;
-  /** vGPU placement: what is assigned where, how shares are placed, and the pod annotation write. */
+  /** vGPU placement: what is assigned where and how shares are placed (written with the Binding). */
   gpu?: {
     ledger: GpuLedger;
     policy: GpuPolicy;
-    /**
-     * Merge-patches the annotations of the pod with this UID (the API refuses another pod of the
-     * same name); throws an Error that says why it failed.
-     */
-    annotatePod: (
-      namespace: string,
-      name: string,
-      uid: string,
-      annotations: Record<string, string>,
-    ) => Promise<void>;
     /** The requests fgd measures fragmentation against (default: the last 1000 containers). */
     mix?: RecentRequests;
   };
@@ -248,10 +247,11 @@ export class Extender {
   }
 
   /**
-   * Binds the pod kube-scheduler chose a node for. The pod is read from the API server first and
-   * bound only when it exists with the UID named, is not bound yet and belongs to a scheduler this
-   * extender serves; its GPUs are placed from that record, and both writes carry the UID, so a pod
-   * recreated under the same name meanwhile is refused by the API server.
+   * Binds the pod kube-scheduler chose a node for. The pod is taken from the pending-pod watch
+   * (or read from the API server when the watch has no pod with that UID) and bound only when it
+   * exists with the UID named, is not bound yet and belongs to a scheduler this extender serves;
+   * its GPUs are placed from that record and written as annotations of the Binding itself, which
+   * carries the UID, so a pod recreated under the same name meanwhile is refused by the API server.
    */
   async bind(args: ExtenderBindingArgs): Promise<ExtenderBindingResult> {
     const pod = `${args.PodNamespace}/${args.PodName}`;
@@ -266,11 +266,13 @@ export class Extender {
     };
     const early = refuseWithoutUid(args);
     if (early) return fail(early.message, early.reason);
-    let live: V1Pod | undefined;
-    try {
-      live = await this.deps.readPod(args.PodNamespace, args.PodName);
-    } catch (err) {
-      return fail(`reading the pod: ${(err as Error).message}`);
+    let live = this.deps.pending?.get(args.PodNamespace, args.PodName, args.PodUID);
+    if (!live) {
+      try {
+        live = await this.deps.readPod(args.PodNamespace, args.PodName);
+      } catch (err) {
+        return fail(`reading the pod: ${(err as Error).message}`);
+      }
     }
     const refusal = bindRefusal(args, live, this.deps.schedulerNames);
     if (refusal || !live) return fail(refusal?.message ?? 'refused', refusal?.reason);
@@ -285,17 +287,21 @@ export class Extender {
       assigned = placed;
     }
     try {
-      if (assigned) {
-        await this.deps.gpu!.annotatePod(args.PodNamespace, args.PodName, args.PodUID, {
+      // One write: the agent never sees the pod bound without its assignment (nor assigned unbound).
+      await this.deps.bindPod(
+        args,
+        assigned && {
           [VGPU_ASSIGNMENT_ANNOTATION]: encodeVgpuAssignment({ containers: assigned }),
           [VGPU_ASSUME_TIME_ANNOTATION]: String(assumeMs),
-        });
-      }
-      await this.deps.bindPod(args);
+        },
+      );
     } catch (err) {
       if (assigned) this.deps.gpu!.ledger.forget(args.PodNamespace, args.PodName);
+      // The API server knows better than the record (bound or deleted meanwhile): read it next time.
+      this.deps.pending?.forget(args.PodNamespace, args.PodName);
       return fail((err as Error).message);
     }
+    this.deps.pending?.forget(args.PodNamespace, args.PodName, args.PodUID);
     // Count the pod on its node at once: the next filter in this burst must see it.
     this.deps.recent.record(args.Node, { pod, boundAtMs: this.deps.clock.now(), demand: podDemand(live) });
     this.deps.events.bound('ok');

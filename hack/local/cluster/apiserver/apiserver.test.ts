@@ -364,6 +364,57 @@ describe('API-server double', () => {
     assert.equal((await apiError(core.readNamespacedPod({ namespace: 'default', name: 'pre' }))).code, 404);
   });
 
+  test('a Binding merges its annotations onto the pod with the node, or refuses whole like kube-apiserver', async () => {
+    const pod = await core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'annotated', annotations: { keep: 'a', over: 'old' } },
+        spec: { containers: [{ name: 'c', image: 'i' }] },
+      },
+    });
+    const binding = (uid: string, annotations: Record<string, unknown>) =>
+      core.createNamespacedPodBinding({
+        namespace: 'default',
+        name: 'annotated',
+        body: {
+          metadata: { name: 'annotated', uid, annotations: annotations as Record<string, string> },
+          target: { kind: 'Node', name: 'n1' },
+        },
+      });
+    // A UID that is not the pod's: the storage precondition, as a Conflict on "pods" with its text.
+    const stale = await apiError(binding('other', { over: 'stale' }));
+    assert.equal(stale.code, 409);
+    assert.equal(
+      stale.body.message,
+      'Operation cannot be fulfilled on pods "annotated": StorageError: invalid object, Code: 4, Key: /registry/pods/default/annotated, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: other, UID in object meta: ' +
+        pod.metadata!.uid!,
+    );
+    assert.equal(
+      (await apiError(binding(pod.metadata!.uid!, { over: 7 }))).code,
+      400,
+      'annotation values are strings',
+    );
+    const untouched = await core.readNamespacedPod({ namespace: 'default', name: 'annotated' });
+    assert.equal(untouched.spec?.nodeName, undefined);
+    assert.deepEqual(untouched.metadata?.annotations, { keep: 'a', over: 'old' });
+
+    await binding(pod.metadata!.uid!, { over: 'new', add: 'x' });
+    const bound = await core.readNamespacedPod({ namespace: 'default', name: 'annotated' });
+    assert.equal(bound.spec?.nodeName, 'n1');
+    assert.deepEqual(bound.metadata?.annotations, { keep: 'a', over: 'new', add: 'x' });
+    assert.equal(Number(bound.metadata!.resourceVersion) > Number(pod.metadata!.resourceVersion), true);
+    const again = await apiError(binding(pod.metadata!.uid!, { over: 'again' }));
+    assert.equal(again.code, 409);
+    assert.equal(
+      again.body.message,
+      'Operation cannot be fulfilled on pods/binding "annotated": pod annotated is already assigned to node "n1"',
+    );
+    assert.equal(
+      (await core.readNamespacedPod({ namespace: 'default', name: 'annotated' })).metadata?.annotations?.over,
+      'new',
+    );
+  });
+
   test('leases and endpointslices', async () => {
     const coord = kc.makeApiClient(CoordinationV1Api);
     const lease = await coord.createNamespacedLease({

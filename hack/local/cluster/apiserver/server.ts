@@ -817,14 +817,23 @@ export class ApiServerDouble {
       throw new HttpError(422, 'Invalid', `Binding "${name}" is invalid: target.name: Required value`);
     const pods = this.typeOfPlural('pods');
     const pod = this.mustFind(pods, namespace, name);
-    // The Binding's UID is a precondition (BindingREST.setPodHostAndAnnotations).
+    // The Binding's UID is a precondition (BindingREST.setPodHostAndAnnotations); the storage's
+    // invalid-object error becomes a Conflict on "pods" (InterpretUpdateError), with its text.
     const uid = str(metadataOf(body).uid);
     const podUid = str(metadataOf(pod).uid);
     if (uid && uid !== podUid) {
       throw new HttpError(
         409,
         'Conflict',
-        `Operation cannot be fulfilled on pods/binding "${name}": Precondition failed: UID in precondition: ${uid}, UID in object meta: ${podUid}`,
+        `Operation cannot be fulfilled on pods "${name}": StorageError: invalid object, Code: 4, Key: /registry/pods/${namespace}/${name}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: UID in precondition: ${uid}, UID in object meta: ${podUid}`,
+      );
+    }
+    const annotations = bindingAnnotations(body);
+    if (metadataOf(pod).deletionTimestamp) {
+      throw new HttpError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on pods/binding "${name}": pod ${name} is being deleted, cannot be assigned to a host`,
       );
     }
     const spec = isObject(pod.spec) ? pod.spec : {};
@@ -837,6 +846,12 @@ export class ApiServerDouble {
     }
     const next = structuredClone(pod);
     next.spec = { ...spec, nodeName: node };
+    // setPodHostAndAnnotations: the Binding's annotations are merged onto the pod (a key it names
+    // is overwritten, others stay) in the same write as spec.nodeName.
+    if (annotations) {
+      const meta = metadataOf(next);
+      meta.annotations = { ...(isObject(meta.annotations) ? meta.annotations : {}), ...annotations };
+    }
     const status = isObject(next.status) ? next.status : {};
     const conditions = (Array.isArray(status.conditions) ? status.conditions : []).filter(
       (c) => !(isObject(c) && c.type === 'PodScheduled'),
@@ -1153,4 +1168,19 @@ function eventCauses(event: JsonObject): string[] {
   }
   if (str(event.message).length > 1024) causes.push('message: Too long: may not be longer than 1024');
   return causes;
+}
+
+/** A Binding's metadata.annotations (a map of strings, as the API's decoder insists), or undefined. */
+function bindingAnnotations(body: JsonObject): Record<string, string> | undefined {
+  const raw = metadataOf(body).annotations;
+  if (raw === undefined || raw === null) return undefined;
+  const bad = () =>
+    new HttpError(400, 'BadRequest', "the Binding's metadata.annotations must be a map of string to string");
+  if (!isObject(raw)) throw bad();
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== 'string') throw bad();
+    out[k] = v;
+  }
+  return out;
 }
