@@ -496,7 +496,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       podName: pod.metadata!.name!,
       container: match.container,
       shares,
-      request: match.request,
+      request: { ...match.request },
       deviceIds: { [kind]: ids },
       allocatedAtMs: this.config.clock.now(),
     };
@@ -726,7 +726,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
             podName: pod.metadata.name ?? '',
             container: c.name,
             shares,
-            request: c.request,
+            request: { ...c.request },
             deviceIds: {},
             allocatedAtMs: this.config.clock.now(),
           },
