@@ -38,7 +38,7 @@ import {
   removePodFiles,
   writeContainerFiles,
 } from './container-files.ts';
-import { type GpuSource, deviceList, listFingerprint } from './devices.ts';
+import { type GpuSource, type PluginGpu, deviceList, listFingerprint } from './devices.ts';
 import { KubeletSocketWatcher, socketIdentity } from './kubelet-watch.ts';
 import {
   type ContainerAllocation,
@@ -67,6 +67,12 @@ import { GrpcError, ResourceServer } from './resource-server.ts';
 import { buildContainerResponse, configFor } from './response.ts';
 
 export { DEFAULT_DEVICE_PLUGIN_DIR };
+
+/** What one GPU reading lets a request name, per resource. */
+interface AdvertisedUnits {
+  ids: ReadonlySet<string>;
+  uuids: ReadonlySet<string>;
+}
 
 /** Points inside Allocate where a test makes the process "die". */
 export type FaultPoint = 'before-checkpoint' | 'after-checkpoint';
@@ -139,6 +145,9 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private readonly recovery: AdmissionRecovery;
   private readonly marking = new Set<Promise<void>>();
   private stopped = true;
+  private advertisedCache:
+    | { gpus: readonly PluginGpu[]; byKind: Partial<Record<VgpuResourceKind, AdvertisedUnits>> }
+    | undefined;
   /** start() found the inventory unknown and left registering to the first reading. */
   private awaitingInventory = false;
 
@@ -319,9 +328,23 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     return deviceList(this.config.gpus.gpus(), kind, this.memoryUnitMiB);
   }
 
-  /** The IDs a request may name: the units advertised now. */
-  private advertised(kind: VgpuResourceKind): Set<string> {
-    return new Set(this.devices(kind).map((d) => d.ID));
+  /**
+   * The IDs a request may name (the units advertised now) and the UUIDs of the GPUs read, built
+   * once per GPU reading rather than per call: a source hands a new list after every change, and
+   * rebuilding ~400 ID strings on every Allocate was garbage on the hot path.
+   */
+  private advertised(kind: VgpuResourceKind): AdvertisedUnits {
+    const gpus = this.config.gpus.gpus();
+    if (this.advertisedCache?.gpus !== gpus) this.advertisedCache = { gpus, byKind: {} };
+    let units = this.advertisedCache.byKind[kind];
+    if (units === undefined) {
+      units = {
+        ids: new Set(deviceList(gpus, kind, this.memoryUnitMiB).map((d) => d.ID)),
+        uuids: new Set(gpus.map((g) => g.uuid)),
+      };
+      this.advertisedCache.byKind[kind] = units;
+    }
+    return units;
   }
 
   /**
@@ -332,8 +355,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
    * a foreign ID, a unit beyond a known GPU's range, an oversized ID — is refused at once.
    */
   private allocatable(kind: VgpuResourceKind, requested: readonly (readonly string[])[]): AcceptedIds {
-    const advertised = this.advertised(kind);
-    const known = new Set(this.config.gpus.gpus().map((g) => g.uuid));
+    const { ids: advertised, uuids: known } = this.advertised(kind);
     const ofUnknownGpu = (id: string): boolean => {
       const parsed = parseVgpuDeviceId(id);
       return parsed !== undefined && parsed.kind === kind && !known.has(parsed.uuid);
