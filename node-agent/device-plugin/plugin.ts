@@ -444,7 +444,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         }),
       );
     }
-    for (const entry of touched) this.markIfComplete(entry.allocation.podUID);
+    for (const entry of touched) this.markSoon(entry.allocation.podUID);
     return { container_responses: responses };
   }
 
@@ -653,11 +653,23 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
 
   // ---- marking pods ------------------------------------------------------------------------
 
+  /**
+   * markIfComplete after the answer has gone out: building the PATCH (the API client's request
+   * and serialisation) ran synchronously inside Allocate before kubelet got its answer. Tracked
+   * like the PATCH itself, so settled() and stop() wait for it.
+   */
+  private markSoon(podUID: string): void {
+    const work: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.markIfComplete(podUID))
+      .finally(() => this.marking.delete(work));
+    this.marking.add(work);
+  }
+
   /** Annotates the pod once every GPU container of it is allocated; in the background, off the Allocate path. */
-  private markIfComplete(podUID: string, requireRunning = false): void {
+  private markIfComplete(podUID: string, requireRunning = false): Promise<void> | undefined {
     const pod = this.pods.list().find((p) => p.metadata?.uid === podUID);
-    if (!pod || isMarkedAllocated(pod)) return;
-    if (requireRunning && pod.status?.phase !== 'Running') return;
+    if (!pod || isMarkedAllocated(pod)) return undefined;
+    if (requireRunning && pod.status?.phase !== 'Running') return undefined;
     const containers = gpuContainers(pod);
     const complete =
       containers.length > 0 &&
@@ -666,9 +678,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         if (!entry) return false;
         return KINDS.every((k) => c.request[k] === 0 || entry.allocation.deviceIds[k] !== undefined);
       });
-    if (!complete) return;
+    if (!complete) return undefined;
     const work = this.patchAllocated(pod).finally(() => this.marking.delete(work));
     this.marking.add(work);
+    return work;
   }
 
   private async patchAllocated(pod: V1Pod): Promise<void> {
