@@ -530,6 +530,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     const files = writeContainerFiles(
       containerDirs(this.config.configRoot, allocation.podUID, allocation.container),
       configFor(allocation),
+      true,
     );
     try {
       this.config.faultHook?.('before-checkpoint');
