@@ -149,7 +149,10 @@ interface GcInside {
  * Watches V8's collections (perf_hooks 'gc' entries) so the bench can say whether the slow
  * Allocates are the ones a collection landed in.
  */
-function gcWatch(): { start(): void; inside(windows: Array<[number, number]>, p99: number): Promise<GcInside> } {
+function gcWatch(): {
+  start(): void;
+  inside(windows: Array<[number, number]>, p99: number): Promise<GcInside>;
+} {
   const entries: Array<{ startTime: number; duration: number }> = [];
   const observer = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) entries.push({ startTime: e.startTime, duration: e.duration });
@@ -290,7 +293,16 @@ async function benchOn(tmpRoot: string): Promise<BenchFigures> {
         xs,
         xs.reduce((a, b) => a + b, 0),
       );
-    return { base, floor: all(floor), rewrite: all(rewrite), cold, paced, burst, cpu: all(cpu), gc: gcInPaced };
+    return {
+      base,
+      floor: all(floor),
+      rewrite: all(rewrite),
+      cold,
+      paced,
+      burst,
+      cpu: all(cpu),
+      gc: gcInPaced,
+    };
   } finally {
     await rig.close();
     await api.stop();

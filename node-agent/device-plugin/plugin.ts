@@ -146,8 +146,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private readonly marking = new Set<Promise<void>>();
   private stopped = true;
   private advertisedCache:
-    | { gpus: readonly PluginGpu[]; byKind: Partial<Record<VgpuResourceKind, AdvertisedUnits>> }
-    | undefined;
+    { gpus: readonly PluginGpu[]; byKind: Partial<Record<VgpuResourceKind, AdvertisedUnits>> } | undefined;
   /** start() found the inventory unknown and left registering to the first reading. */
   private awaitingInventory = false;
 
@@ -662,6 +661,9 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private markSoon(podUID: string): void {
     const work: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
       .then(() => this.markIfComplete(podUID))
+      .catch((err: unknown) =>
+        this.config.logger.warn({ err: errorMessage(err) }, 'could not mark the pod allocated'),
+      )
       .finally(() => this.marking.delete(work));
     this.marking.add(work);
   }
@@ -823,7 +825,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     for (const uid of held) {
       const answeredHere = [...this.ledger.values()].some((e) => e.allocation.podUID === uid && !e.recovered);
       // A recovered allocation may never have reached kubelet; a running pod shows that it did.
-      this.markIfComplete(uid, !answeredHere);
+      void this.markIfComplete(uid, !answeredHere); // tracked in `marking`; never rejects
     }
     return { freed };
   }
