@@ -12,7 +12,7 @@ import { closeSync, existsSync, fdatasyncSync, openSync, statfsSync, writeSync }
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -75,10 +75,11 @@ export async function runDevicePluginBench(): Promise<void> {
     ];
     rows.push(row('empty unary (GetDevicePluginOptions)', r.base));
     rows.push(row('disk floor: 480 B append + fdatasync', r.floor));
-    rows.push(row('before: whole-ledger rewrite, 2 fsyncs', r.rewrite));
+    rows.push(row('before: whole-ledger rewrite, 2 fsyncs (after)', r.rewrite));
     rows.push(row(`Allocate, first ${WARMUP} after start (cold)`, r.cold));
     rows.push(row('Allocate, paced like kubelet', r.paced));
     rows.push(row('Allocate, back to back', r.burst));
+    rows.push(row('process CPU per paced Allocate (both ends)', r.cpu));
     const verdict =
       fs === 'tmpfs'
         ? ''
@@ -86,7 +87,9 @@ export async function runDevicePluginBench(): Promise<void> {
     notes.push(
       `${root} (${fs}): Allocate p99 ${fmt(r.paced.p99)} ms paced${verdict}, ` +
         `${fmt(r.burst.p99)} ms back to back; the disk's own append + fdatasync p99 ${fmt(r.floor.p99)} ms, ` +
-        `the checkpoint write each Allocate did before the journal p99 ${fmt(r.rewrite.p99)} ms`,
+        `the checkpoint write each Allocate did before the journal p99 ${fmt(r.rewrite.p99)} ms; ` +
+        `GC inside paced Allocates: ${r.gc.count} collection(s), ${fmt(r.gc.pauseMs)} ms in all, ` +
+        `in ${r.gc.tailWithGc} of the ${r.gc.tail} at or above p99`,
     );
   }
   console.log(table(['call', 'n', 'p50 ms', 'p99 ms', 'max ms'], rows));
@@ -128,6 +131,55 @@ interface BenchFigures {
   cold: LatencySummary;
   paced: LatencySummary;
   burst: LatencySummary;
+  /** CPU ms of the whole process per paced Allocate. */
+  cpu: LatencySummary;
+  gc: GcInside;
+}
+
+interface GcInside {
+  /** Collections that started inside a paced Allocate, and their summed pause. */
+  count: number;
+  pauseMs: number;
+  /** Of the paced Allocates at or above the p99, how many had a collection inside. */
+  tailWithGc: number;
+  tail: number;
+}
+
+/**
+ * Watches V8's collections (perf_hooks 'gc' entries) so the bench can say whether the slow
+ * Allocates are the ones a collection landed in.
+ */
+function gcWatch(): {
+  start(): void;
+  inside(windows: Array<[number, number]>, p99: number): Promise<GcInside>;
+} {
+  const entries: Array<{ startTime: number; duration: number }> = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) entries.push({ startTime: e.startTime, duration: e.duration });
+  });
+  return {
+    start: () => observer.observe({ entryTypes: ['gc'] }),
+    inside: async (windows, p99) => {
+      // Entries are delivered asynchronously: let the last ones arrive.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      observer.disconnect();
+      const within = ([s, e]: [number, number]) => entries.filter((g) => g.startTime >= s && g.startTime < e);
+      let count = 0;
+      let pauseMs = 0;
+      let tail = 0;
+      let tailWithGc = 0;
+      for (const w of windows) {
+        const hits = within(w);
+        count += hits.length;
+        for (const g of hits) pauseMs += g.duration;
+        if (w[1] - w[0] >= p99) {
+          tail++;
+          if (hits.length > 0) tailWithGc++;
+        }
+      }
+      return { count, pauseMs, tailWithGc, tail };
+    },
+  };
 }
 
 async function benchOn(tmpRoot: string): Promise<BenchFigures> {
@@ -183,23 +235,34 @@ async function benchOn(tmpRoot: string): Promise<BenchFigures> {
     // First half paced like kubelet (the previous pod's annotation PATCH done before the next
     // Allocate), second half back to back (PATCHes and their watch events overlapping).
     const units = rig.kubelet.available(CORE);
+    const gc = gcWatch();
     const floorFd = openSync(`${rig.checkpointDir}/bench-floor`, 'a', 0o600);
     const floorRecord = `${'x'.repeat(FLOOR_RECORD_BYTES - 1)}\n`;
     const floor: number[] = [];
     const rewrite: number[] = [];
+    // Per paced Allocate: the process's CPU (both ends of the call, and whatever else ran in it,
+    // such as the watch event of the previous PATCH) and the call's window, to find GC inside it.
+    const cpu: number[] = [];
+    const windows: Array<[number, number]> = [];
     const measure = async (from: number, to: number, paced: boolean): Promise<LatencySummary> => {
       const latencies: number[] = [];
       for (let i = from; i < to; i++) {
         // Distinct units per call, as kubelet's accounting would hand them out.
         const ids = units.slice(i * CORE_PER_POD, (i + 1) * CORE_PER_POD);
+        const c = process.cpuUsage();
         const s = performance.now();
         await rig.kubelet.callAllocate(CORE, ids);
-        latencies.push(performance.now() - s);
+        const e = performance.now();
+        latencies.push(e - s);
         if (!paced) continue;
+        const used = process.cpuUsage(c);
+        cpu.push((used.user + used.system) / 1000);
+        windows.push([s, e]);
         await plugin.settled();
-        // Between Allocates, so the floor and the old way see the disk as the Allocates around them did.
+        // Between Allocates, so the floor sees the disk as the Allocates around it did. Only the
+        // floor: the old way's sample (a copy of the ledger, ~50 KB of JSON) left garbage that the
+        // next Allocate paid for in scavenges; it is timed after the Allocates instead.
         floor.push(floorSample(floorFd, floorRecord));
-        rewrite.push(fullRewriteSample(rig.checkpointDir, 'bench', plugin.allocations()));
       }
       return summarise(
         latencies,
@@ -212,19 +275,34 @@ async function benchOn(tmpRoot: string): Promise<BenchFigures> {
     try {
       cold = await measure(0, WARMUP, true);
       floor.length = 0;
-      rewrite.length = 0;
+      cpu.length = 0;
+      windows.length = 0;
+      gc.start();
       paced = await measure(WARMUP, half, true);
     } finally {
       closeSync(floorFd);
     }
+    const gcInPaced = await gc.inside(windows, paced.p99);
     const burst = await measure(half, PODS, false);
     await plugin.settled();
+    // The ledger as it stood mid-run (the paced Allocates' average size), written the old way.
+    const ledger = plugin.allocations().slice(0, (WARMUP + half) / 2);
+    for (let i = 0; i < PACED; i++) rewrite.push(fullRewriteSample(rig.checkpointDir, 'bench', ledger));
     const all = (xs: number[]) =>
       summarise(
         xs,
         xs.reduce((a, b) => a + b, 0),
       );
-    return { base, floor: all(floor), rewrite: all(rewrite), cold, paced, burst };
+    return {
+      base,
+      floor: all(floor),
+      rewrite: all(rewrite),
+      cold,
+      paced,
+      burst,
+      cpu: all(cpu),
+      gc: gcInPaced,
+    };
   } finally {
     await rig.close();
     await api.stop();

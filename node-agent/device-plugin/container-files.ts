@@ -1,7 +1,7 @@
 // The per-container directories on the host that an Allocate answer mounts: a read-only config
 // directory holding vgpu.config (the container must not raise its own limits) and a writable run
 // directory holding the shared accounting region all the container's processes map.
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VGPU_RUN_CONTAINER_DIR } from '../../contracts/device-plugin.ts';
@@ -34,10 +34,19 @@ export function containerDirs(root: string, podUID: string, container: string): 
   return { configDir: base, runDir: `${base}.run` };
 }
 
-/** Writes the container's config (atomically) and creates its run directory. */
+/**
+ * Writes the container's config and creates its run directory. The config is replaced
+ * atomically (temp + rename), so a process starting in a running container reads the old or the
+ * new file, never half of one. `fresh` (a first Allocate for the container) creates the file in
+ * place instead when it does not exist yet: nothing can read it before kubelet has the answer,
+ * and that comes after this returns, so the temp name and the rename (a directory update, the
+ * costliest step here on ext4) buy nothing. A file a crash left half-written exists, and so is
+ * replaced the atomic way by the retry or by start()'s rewrite.
+ */
 export async function writeContainerFiles(
   dirs: ContainerDirs,
   config: Omit<VgpuConfig, 'sharedRegionPath'>,
+  fresh = false,
 ): Promise<void> {
   const text = encodeVgpuConfig({
     ...config,
@@ -51,11 +60,34 @@ export async function writeContainerFiles(
   chmodSync(dirs.runDir, RUN_DIR_MODE);
   // Not fsynced: the checkpoint is the durable record, and start() rewrites every held
   // container's file from it, so a power cut cannot leave a container without its limits.
-  writeFileAtomic(join(dirs.configDir, VGPU_CONFIG_FILE), text, {
+  const path = join(dirs.configDir, VGPU_CONFIG_FILE);
+  if (fresh && createNew(path, text)) return;
+  writeFileAtomic(path, text, {
     mode: 0o644,
     durable: false,
     ensureDir: false,
   });
+}
+
+/** Creates `path` with `text` unless it exists (O_EXCL: never through a planted link); false when it does. */
+function createNew(path: string, text: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(path, 'wx', 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+  try {
+    writeSync(fd, text);
+  } catch (err) {
+    closeSync(fd);
+    // Not left half-written for the container that will mount it.
+    rmSync(path, { force: true });
+    throw err;
+  }
+  closeSync(fd);
+  return true;
 }
 
 /** Removes the config temp files a crash left in the container directories under `root`. */

@@ -22,6 +22,7 @@ export interface PluginGpu {
 
 /** The GPUs of this node, and a way to hear that they changed (health, a GPU gone). */
 export interface GpuSource {
+  /** A new list after every change, never one changed in place: the plugin caches what it derives from one. */
   gpus(): readonly PluginGpu[];
   /** Whether the GPUs were read at least once: before that, the empty list means "not yet known". */
   known(): boolean;

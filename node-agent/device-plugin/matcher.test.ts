@@ -60,6 +60,28 @@ describe('matchAllocate', () => {
     assert.equal(m30.kind === 'new' && m30.pod.metadata?.name, 'old');
   });
 
+  it('follows a pod update: the next object of a pod is decoded anew, not answered from the last one', () => {
+    const first = pod('a', 10, 20);
+    const m = matchAllocate('core', ids(20), [first], []);
+    assert.equal(m.kind === 'new' && m.shares[0]?.index, 0);
+    // The extender re-placed the pod: the watch delivers a new object with another assignment.
+    const moved = pod('a', 10, 20, {
+      [VGPU_ASSIGNMENT_ANNOTATION]: encodeVgpuAssignment({
+        containers: { main: [{ index: 3, core: 20, memoryMiB: 1024 }] },
+      }),
+    });
+    const again = matchAllocate('core', ids(20), [moved], []);
+    assert.equal(again.kind === 'new' && again.shares[0]?.index, 3);
+    // And one whose assignment is gone is no candidate at all.
+    const cleared = pod('a', 10, 20);
+    delete cleared.metadata!.annotations![VGPU_ASSIGNMENT_ANNOTATION];
+    assert.equal(matchAllocate('core', ids(20), [cleared], []).kind, 'none');
+    // The decoded answer is shared between calls, so nobody may change it.
+    assert.throws(() => {
+      if (again.kind === 'new') (again.request as { core: number }).core = 1;
+    }, TypeError);
+  });
+
   it('skips pods already allocated, finished or being deleted, and says why nothing matched', () => {
     const done = pod('done', 1, 20, { [VGPU_ALLOCATED_ANNOTATION]: '2026-11-22T07:00:00Z' });
     const failed = { ...pod('failed', 2, 20), status: { phase: 'Failed' } };

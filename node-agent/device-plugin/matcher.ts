@@ -60,8 +60,8 @@ export type MatchResult =
       kind: 'new';
       pod: V1Pod;
       container: string;
-      shares: GpuShare[];
-      request: UnitRequest;
+      shares: readonly Readonly<GpuShare>[];
+      request: Readonly<UnitRequest>;
       assumeTimeMs: number;
     }
   | { kind: 'none'; reason: string };
@@ -96,18 +96,47 @@ export function isMarkedAllocated(pod: V1Pod): boolean {
   return pod.metadata?.annotations?.[VGPU_ALLOCATED_ANNOTATION] !== undefined;
 }
 
+export interface GpuContainer {
+  readonly name: string;
+  readonly request: Readonly<UnitRequest>;
+  readonly shares: readonly Readonly<GpuShare>[];
+}
+
+/**
+ * Decoded once per pod object: the watch hands a new object for every change of a pod, so an
+ * object's annotations and spec never change under this cache, and Allocate (which scans every
+ * pod on the node) stops re-parsing ~200 assignment annotations and quantities per call. Frozen,
+ * because every caller shares the one answer.
+ */
+const decodedContainers = new WeakMap<V1Pod, readonly GpuContainer[]>();
+
 /** The containers of `pod` that need vGPU units, with their assignment; empty when it has none. */
-export function gpuContainers(pod: V1Pod): Array<{ name: string; request: UnitRequest; shares: GpuShare[] }> {
+export function gpuContainers(pod: V1Pod): readonly GpuContainer[] {
+  let out = decodedContainers.get(pod);
+  if (out === undefined) {
+    out = Object.freeze(decodeGpuContainers(pod));
+    decodedContainers.set(pod, out);
+  }
+  return out;
+}
+
+function decodeGpuContainers(pod: V1Pod): GpuContainer[] {
   const text = pod.metadata?.annotations?.[VGPU_ASSIGNMENT_ANNOTATION];
   if (text === undefined) return [];
   const decoded = decodeVgpuAssignment(text);
   if (!decoded.ok) return [];
-  const out: Array<{ name: string; request: UnitRequest; shares: GpuShare[] }> = [];
+  const out: GpuContainer[] = [];
   for (const container of podContainers(pod)) {
     const shares = decoded.assignment.containers[container.name];
     const request = containerRequest(container);
     if (shares && (request.core > 0 || request.memory > 0))
-      out.push({ name: container.name, request, shares });
+      out.push(
+        Object.freeze({
+          name: container.name,
+          request: Object.freeze(request),
+          shares: Object.freeze(shares.map((share) => Object.freeze({ ...share }))),
+        }),
+      );
   }
   return out;
 }

@@ -38,7 +38,7 @@ import {
   removePodFiles,
   writeContainerFiles,
 } from './container-files.ts';
-import { type GpuSource, deviceList, listFingerprint } from './devices.ts';
+import { type GpuSource, type PluginGpu, deviceList, listFingerprint } from './devices.ts';
 import { KubeletSocketWatcher, socketIdentity } from './kubelet-watch.ts';
 import {
   type ContainerAllocation,
@@ -67,6 +67,12 @@ import { GrpcError, ResourceServer } from './resource-server.ts';
 import { buildContainerResponse, configFor } from './response.ts';
 
 export { DEFAULT_DEVICE_PLUGIN_DIR };
+
+/** What one GPU reading lets a request name, per resource. */
+interface AdvertisedUnits {
+  ids: ReadonlySet<string>;
+  uuids: ReadonlySet<string>;
+}
 
 /** Points inside Allocate where a test makes the process "die". */
 export type FaultPoint = 'before-checkpoint' | 'after-checkpoint';
@@ -139,6 +145,8 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private readonly recovery: AdmissionRecovery;
   private readonly marking = new Set<Promise<void>>();
   private stopped = true;
+  private advertisedCache:
+    { gpus: readonly PluginGpu[]; byKind: Partial<Record<VgpuResourceKind, AdvertisedUnits>> } | undefined;
   /** start() found the inventory unknown and left registering to the first reading. */
   private awaitingInventory = false;
 
@@ -319,9 +327,23 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     return deviceList(this.config.gpus.gpus(), kind, this.memoryUnitMiB);
   }
 
-  /** The IDs a request may name: the units advertised now. */
-  private advertised(kind: VgpuResourceKind): Set<string> {
-    return new Set(this.devices(kind).map((d) => d.ID));
+  /**
+   * The IDs a request may name (the units advertised now) and the UUIDs of the GPUs read, built
+   * once per GPU reading rather than per call: a source hands a new list after every change, and
+   * rebuilding ~400 ID strings on every Allocate was garbage on the hot path.
+   */
+  private advertised(kind: VgpuResourceKind): AdvertisedUnits {
+    const gpus = this.config.gpus.gpus();
+    if (this.advertisedCache?.gpus !== gpus) this.advertisedCache = { gpus, byKind: {} };
+    let units = this.advertisedCache.byKind[kind];
+    if (units === undefined) {
+      units = {
+        ids: new Set(deviceList(gpus, kind, this.memoryUnitMiB).map((d) => d.ID)),
+        uuids: new Set(gpus.map((g) => g.uuid)),
+      };
+      this.advertisedCache.byKind[kind] = units;
+    }
+    return units;
   }
 
   /**
@@ -332,8 +354,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
    * a foreign ID, a unit beyond a known GPU's range, an oversized ID — is refused at once.
    */
   private allocatable(kind: VgpuResourceKind, requested: readonly (readonly string[])[]): AcceptedIds {
-    const advertised = this.advertised(kind);
-    const known = new Set(this.config.gpus.gpus().map((g) => g.uuid));
+    const { ids: advertised, uuids: known } = this.advertised(kind);
     const ofUnknownGpu = (id: string): boolean => {
       const parsed = parseVgpuDeviceId(id);
       return parsed !== undefined && parsed.kind === kind && !known.has(parsed.uuid);
@@ -422,7 +443,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         }),
       );
     }
-    for (const entry of touched) this.markIfComplete(entry.allocation.podUID);
+    for (const entry of touched) this.markSoon(entry.allocation.podUID);
     return { container_responses: responses };
   }
 
@@ -496,7 +517,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       podName: pod.metadata!.name!,
       container: match.container,
       shares,
-      request: match.request,
+      request: { ...match.request },
       deviceIds: { [kind]: ids },
       allocatedAtMs: this.config.clock.now(),
     };
@@ -508,6 +529,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     const files = writeContainerFiles(
       containerDirs(this.config.configRoot, allocation.podUID, allocation.container),
       configFor(allocation),
+      true,
     );
     try {
       this.config.faultHook?.('before-checkpoint');
@@ -631,11 +653,26 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
 
   // ---- marking pods ------------------------------------------------------------------------
 
+  /**
+   * markIfComplete after the answer has gone out: building the PATCH (the API client's request
+   * and serialisation) ran synchronously inside Allocate before kubelet got its answer. Tracked
+   * like the PATCH itself, so settled() and stop() wait for it.
+   */
+  private markSoon(podUID: string): void {
+    const work: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.markIfComplete(podUID))
+      .catch((err: unknown) =>
+        this.config.logger.warn({ err: errorMessage(err) }, 'could not mark the pod allocated'),
+      )
+      .finally(() => this.marking.delete(work));
+    this.marking.add(work);
+  }
+
   /** Annotates the pod once every GPU container of it is allocated; in the background, off the Allocate path. */
-  private markIfComplete(podUID: string, requireRunning = false): void {
+  private markIfComplete(podUID: string, requireRunning = false): Promise<void> | undefined {
     const pod = this.pods.list().find((p) => p.metadata?.uid === podUID);
-    if (!pod || isMarkedAllocated(pod)) return;
-    if (requireRunning && pod.status?.phase !== 'Running') return;
+    if (!pod || isMarkedAllocated(pod)) return undefined;
+    if (requireRunning && pod.status?.phase !== 'Running') return undefined;
     const containers = gpuContainers(pod);
     const complete =
       containers.length > 0 &&
@@ -644,9 +681,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
         if (!entry) return false;
         return KINDS.every((k) => c.request[k] === 0 || entry.allocation.deviceIds[k] !== undefined);
       });
-    if (!complete) return;
+    if (!complete) return undefined;
     const work = this.patchAllocated(pod).finally(() => this.marking.delete(work));
     this.marking.add(work);
+    return work;
   }
 
   private async patchAllocated(pod: V1Pod): Promise<void> {
@@ -726,7 +764,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
             podName: pod.metadata.name ?? '',
             container: c.name,
             shares,
-            request: c.request,
+            request: { ...c.request },
             deviceIds: {},
             allocatedAtMs: this.config.clock.now(),
           },
@@ -787,7 +825,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     for (const uid of held) {
       const answeredHere = [...this.ledger.values()].some((e) => e.allocation.podUID === uid && !e.recovered);
       // A recovered allocation may never have reached kubelet; a running pod shows that it did.
-      this.markIfComplete(uid, !answeredHere);
+      void this.markIfComplete(uid, !answeredHere); // tracked in `marking`; never rejects
     }
     return { freed };
   }
