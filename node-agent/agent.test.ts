@@ -142,3 +142,44 @@ describe('node agent over HTTP', () => {
     assert.equal((await get('/statistics')).status, 200);
   });
 });
+
+describe('node agent /statistics text', () => {
+  const { agent, proc, clock } = testAgent(T0);
+  let base = '';
+  before(async () => {
+    base = await agent.listen('127.0.0.1', 0);
+  });
+  after(async () => {
+    await agent.stop();
+    proc.cleanup();
+  });
+  const get = (path: string) => fetch(`${base}${path}`);
+
+  it('serves the document prepared at the sample with the age as of the request, and refreshes it at the next sample', async () => {
+    const text = async (path: string) => {
+      const res = await get(path);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+      return res.text();
+    };
+    proc.setMemory(1000, 400);
+    agent.sample();
+    clock.advance(10_000);
+    proc.runFor(1000, 250);
+    agent.sample();
+    clock.advance(3_500);
+    // The prepared text is the document itself, byte for byte, on both paths.
+    assert.equal(await text('/statistics'), JSON.stringify(agent.statistics()));
+    assert.equal(await text('/loadwise/v1/statistics'), JSON.stringify(agent.statistics()));
+    clock.advance(1_234);
+    const older = JSON.parse(await text('/statistics')) as Statistics;
+    assert.equal(older.sampleAgeSeconds, 4.734);
+    proc.runFor(1000, 750);
+    agent.sample();
+    const fresh = JSON.parse(await text('/statistics')) as Statistics;
+    assert.equal(fresh.sampleAgeSeconds, 0);
+    assert.equal(fresh.windows.cpu_usage_active, 0.75);
+    assert.notEqual(fresh.timestamp, older.timestamp);
+    assert.equal(JSON.stringify(fresh), JSON.stringify(agent.statistics()));
+  });
+});
