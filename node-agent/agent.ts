@@ -220,7 +220,7 @@ export class NodeAgent {
   }
 
   private buildServer(): FastifyInstance {
-    const app = createServer({ logger: this.opts.logger, bodyLimit: BODY_LIMIT_BYTES });
+    const app = createServer({ logger: this.opts.logger, bodyLimit: BODY_LIMIT_BYTES, schemas: false });
     const loadwiseStatistics = (reply: FastifyReply) => {
       const text = this.statisticsText();
       return text === undefined
