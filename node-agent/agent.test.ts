@@ -24,19 +24,23 @@ function rawRequest(port: number, bytes: string): Promise<string> {
   });
 }
 
-describe('node agent over HTTP', () => {
-  const { agent, proc, clock } = testAgent(T0);
+/** A test agent listening on loopback for the enclosing describe, and a GET against it. */
+function listeningAgent() {
+  const parts = testAgent(T0);
   let base = '';
-
   before(async () => {
-    base = await agent.listen('127.0.0.1', 0);
+    base = await parts.agent.listen('127.0.0.1', 0);
   });
   after(async () => {
-    await agent.stop();
-    proc.cleanup();
+    await parts.agent.stop();
+    parts.proc.cleanup();
   });
-
   const get = (path: string, init?: RequestInit) => fetch(`${base}${path}`, init);
+  return { ...parts, get, port: () => Number(new URL(base).port) };
+}
+
+describe('node agent over HTTP', () => {
+  const { agent, proc, clock, get, port } = listeningAgent();
 
   it('is alive at once, and not ready before a good sample', async () => {
     assert.equal((await get('/healthz')).status, 200);
@@ -134,8 +138,7 @@ describe('node agent over HTTP', () => {
   it('refuses an oversized body and garbage on the wire, and keeps serving', async () => {
     const big = await get('/statistics', { method: 'POST', body: 'x'.repeat(100_000) });
     assert.equal(big.status, 413);
-    const port = Number(new URL(base).port);
-    const answer = await rawRequest(port, 'THIS IS NOT HTTP\r\n\r\n');
+    const answer = await rawRequest(port(), 'THIS IS NOT HTTP\r\n\r\n');
     assert.match(answer, /^HTTP\/1\.1 400/);
     const longUrl = await get(`/statistics?${'a'.repeat(20_000)}`);
     assert.equal(longUrl.status, 431);
@@ -144,16 +147,7 @@ describe('node agent over HTTP', () => {
 });
 
 describe('node agent /statistics text', () => {
-  const { agent, proc, clock } = testAgent(T0);
-  let base = '';
-  before(async () => {
-    base = await agent.listen('127.0.0.1', 0);
-  });
-  after(async () => {
-    await agent.stop();
-    proc.cleanup();
-  });
-  const get = (path: string) => fetch(`${base}${path}`);
+  const { agent, proc, clock, get } = listeningAgent();
 
   it('serves the document prepared at the sample with the age as of the request, and refreshes it at the next sample', async () => {
     const text = async (path: string) => {
