@@ -36,11 +36,20 @@ function listeningAgent() {
     parts.proc.cleanup();
   });
   const get = (path: string, init?: RequestInit) => fetch(`${base}${path}`, init);
-  return { ...parts, get, port: () => Number(new URL(base).port) };
+  /** Two samples 10 s apart (CPU 25 % busy between them, memory 60 % used), then 3.5 s later. */
+  const twoSamples = () => {
+    parts.proc.setMemory(1000, 400);
+    parts.agent.sample();
+    parts.clock.advance(10_000);
+    parts.proc.runFor(1000, 250);
+    parts.agent.sample();
+    parts.clock.advance(3_500);
+  };
+  return { ...parts, get, twoSamples, port: () => Number(new URL(base).port) };
 }
 
 describe('node agent over HTTP', () => {
-  const { agent, proc, clock, get, port } = listeningAgent();
+  const { agent, proc, clock, get, twoSamples, port } = listeningAgent();
 
   it('is alive at once, and not ready before a good sample', async () => {
     assert.equal((await get('/healthz')).status, 200);
@@ -59,12 +68,7 @@ describe('node agent over HTTP', () => {
   });
 
   it('serves the windows once sampled, in the contract format', async () => {
-    proc.setMemory(1000, 400);
-    agent.sample();
-    clock.advance(10_000);
-    proc.runFor(1000, 250);
-    agent.sample();
-    clock.advance(3_500);
+    twoSamples();
 
     assert.equal((await get('/readyz')).status, 200);
     const res = await get('/statistics');
@@ -147,7 +151,7 @@ describe('node agent over HTTP', () => {
 });
 
 describe('node agent /statistics text', () => {
-  const { agent, proc, clock, get } = listeningAgent();
+  const { agent, proc, clock, get, twoSamples } = listeningAgent();
 
   it('serves the document prepared at the sample with the age as of the request, and refreshes it at the next sample', async () => {
     const text = async (path: string) => {
@@ -156,12 +160,7 @@ describe('node agent /statistics text', () => {
       assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
       return res.text();
     };
-    proc.setMemory(1000, 400);
-    agent.sample();
-    clock.advance(10_000);
-    proc.runFor(1000, 250);
-    agent.sample();
-    clock.advance(3_500);
+    twoSamples();
     // The prepared text is the document itself, byte for byte, on both paths.
     assert.equal(await text('/statistics'), JSON.stringify(agent.statistics()));
     assert.equal(await text('/loadwise/v1/statistics'), JSON.stringify(agent.statistics()));
