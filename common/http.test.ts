@@ -122,3 +122,32 @@ describe('common HTTP server bounds', () => {
     assert.deepEqual(await (await fetch(`http://127.0.0.1:${port}/readyz`)).json(), { status: 'ready' });
   });
 });
+
+describe('a server created without schemas', () => {
+  it('serves routes without schemas and refuses to register one with a schema', async () => {
+    const app = createServer({
+      logger: createLogger({ level: 'silent', name: 'test' }),
+      bodyLimit: 1024,
+      schemas: false,
+    });
+    route(app, '/plain', ['GET'], async () => ({ ok: true }));
+    route(app, '/checked', ['POST'], async (request) => ({ got: request.body }), {
+      schema: { body: Type.Array(Type.String()) },
+    });
+    await assert.rejects(async () => {
+      await app.ready();
+    }, /schemas: false/);
+    await app.close();
+    const plain = createServer({
+      logger: createLogger({ level: 'silent', name: 'test' }),
+      bodyLimit: 1024,
+      schemas: false,
+    });
+    route(plain, '/plain', ['GET'], async () => ({ ok: true }));
+    const res = await plain.inject({ method: 'GET', url: '/plain' });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { ok: true });
+    assert.equal((await plain.inject({ method: 'POST', url: '/plain' })).statusCode, 405);
+    await plain.close();
+  });
+});

@@ -25,6 +25,10 @@ export const ENTRIES = {
  * the agent collect a burst of requests' garbage at its next sampling tick (node-agent/heap-trim.ts);
  * `--compact-on-every-full-gc` gives the emptied pages back instead of keeping a fragmented heap
  * (full collections of a ~10 MB heap are rare and take a few milliseconds).
+ * `--no-sparkplug` drops the baseline compiler, the one tier `--no-opt` left: its machine code cost
+ * ~1 MB and a request of the agent spends most of its time in node's C++ and syscalls anyway.
+ * `--single-threaded` runs V8's collector and compiler tasks on the main thread instead of a pool
+ * of helper threads (their stacks and per-thread buffers): ~3 MB less after a burst of requests.
  */
 export const NODE_FLAGS = {
   'node-agent': [
@@ -33,6 +37,8 @@ export const NODE_FLAGS = {
     '--optimize-for-size',
     '--expose-gc',
     '--compact-on-every-full-gc',
+    '--no-sparkplug',
+    '--single-threaded',
   ],
   controller: [],
   scheduler: [],

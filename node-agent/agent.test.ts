@@ -24,19 +24,32 @@ function rawRequest(port: number, bytes: string): Promise<string> {
   });
 }
 
-describe('node agent over HTTP', () => {
-  const { agent, proc, clock } = testAgent(T0);
+/** A test agent listening on loopback for the enclosing describe, and a GET against it. */
+function listeningAgent() {
+  const parts = testAgent(T0);
   let base = '';
-
   before(async () => {
-    base = await agent.listen('127.0.0.1', 0);
+    base = await parts.agent.listen('127.0.0.1', 0);
   });
   after(async () => {
-    await agent.stop();
-    proc.cleanup();
+    await parts.agent.stop();
+    parts.proc.cleanup();
   });
-
   const get = (path: string, init?: RequestInit) => fetch(`${base}${path}`, init);
+  /** Two samples 10 s apart (CPU 25 % busy between them, memory 60 % used), then 3.5 s later. */
+  const twoSamples = () => {
+    parts.proc.setMemory(1000, 400);
+    parts.agent.sample();
+    parts.clock.advance(10_000);
+    parts.proc.runFor(1000, 250);
+    parts.agent.sample();
+    parts.clock.advance(3_500);
+  };
+  return { ...parts, get, twoSamples, port: () => Number(new URL(base).port) };
+}
+
+describe('node agent over HTTP', () => {
+  const { agent, proc, clock, get, twoSamples, port } = listeningAgent();
 
   it('is alive at once, and not ready before a good sample', async () => {
     assert.equal((await get('/healthz')).status, 200);
@@ -55,12 +68,7 @@ describe('node agent over HTTP', () => {
   });
 
   it('serves the windows once sampled, in the contract format', async () => {
-    proc.setMemory(1000, 400);
-    agent.sample();
-    clock.advance(10_000);
-    proc.runFor(1000, 250);
-    agent.sample();
-    clock.advance(3_500);
+    twoSamples();
 
     assert.equal((await get('/readyz')).status, 200);
     const res = await get('/statistics');
@@ -134,11 +142,37 @@ describe('node agent over HTTP', () => {
   it('refuses an oversized body and garbage on the wire, and keeps serving', async () => {
     const big = await get('/statistics', { method: 'POST', body: 'x'.repeat(100_000) });
     assert.equal(big.status, 413);
-    const port = Number(new URL(base).port);
-    const answer = await rawRequest(port, 'THIS IS NOT HTTP\r\n\r\n');
+    const answer = await rawRequest(port(), 'THIS IS NOT HTTP\r\n\r\n');
     assert.match(answer, /^HTTP\/1\.1 400/);
     const longUrl = await get(`/statistics?${'a'.repeat(20_000)}`);
     assert.equal(longUrl.status, 431);
     assert.equal((await get('/statistics')).status, 200);
+  });
+});
+
+describe('node agent /statistics text', () => {
+  const { agent, proc, clock, get, twoSamples } = listeningAgent();
+
+  it('serves the document prepared at the sample with the age as of the request, and refreshes it at the next sample', async () => {
+    const text = async (path: string) => {
+      const res = await get(path);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+      return res.text();
+    };
+    twoSamples();
+    // The prepared text is the document itself, byte for byte, on both paths.
+    assert.equal(await text('/statistics'), JSON.stringify(agent.statistics()));
+    assert.equal(await text('/loadwise/v1/statistics'), JSON.stringify(agent.statistics()));
+    clock.advance(1_234);
+    const older = JSON.parse(await text('/statistics')) as Statistics;
+    assert.equal(older.sampleAgeSeconds, 4.734);
+    proc.runFor(1000, 750);
+    agent.sample();
+    const fresh = JSON.parse(await text('/statistics')) as Statistics;
+    assert.equal(fresh.sampleAgeSeconds, 0);
+    assert.equal(fresh.windows.cpu_usage_active, 0.75);
+    assert.notEqual(fresh.timestamp, older.timestamp);
+    assert.equal(JSON.stringify(fresh), JSON.stringify(agent.statistics()));
   });
 });

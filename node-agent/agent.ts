@@ -1,6 +1,6 @@
 // The node agent assembled: sampler, metrics and HTTP server, with nothing global, so tests and
 // benchmarks run it in-process exactly as the command does.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Clock } from '../common/clock.ts';
 import { createServer, errorBody, probeRoutes, route } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
@@ -19,7 +19,14 @@ import { type HeapTrim, processHeapTrim } from './heap-trim.ts';
 import { AgentMetrics } from './metrics.ts';
 import { SampleLoop } from './sample-loop.ts';
 import { NodeSampler, type SampleFailure } from './sampler.ts';
-import { buildStatistics, type FigureReading, readFigures } from './statistics.ts';
+import {
+  buildStatistics,
+  buildStatisticsJson,
+  type FigureReading,
+  readFigures,
+  type StatisticsJson,
+  statisticsJson,
+} from './statistics.ts';
 
 export interface AgentOptions {
   nodeName: string;
@@ -43,6 +50,8 @@ export interface AgentOptions {
 const BODY_LIMIT_BYTES = 1024;
 /** Repeated failures of one kind are logged once per this many occurrences, not every tick. */
 const FAILURE_LOG_EVERY = 60;
+/** What fastify sends for a serialised object; a prepared JSON string must say the same. */
+const JSON_TYPE = 'application/json; charset=utf-8';
 
 export class NodeAgent {
   readonly sampler: NodeSampler;
@@ -53,6 +62,8 @@ export class NodeAgent {
   private readonly failureStreak = new Map<string, number>();
   /** Figures as of the newest sample; they change only when a sample lands, so compute them once per sample. */
   private cached: { asOf: number; reading: FigureReading } | undefined;
+  /** The /statistics text as of the newest sample, but for its age (see statisticsJson). */
+  private cachedJson: StatisticsJson | undefined;
   private gpuSnapshot: GpuSnapshot | undefined;
   private gpuRead: Promise<void> | undefined;
 
@@ -193,16 +204,34 @@ export class NodeAgent {
     return gpus ? { ...stats, gpus } : stats;
   }
 
+  /**
+   * statistics() as JSON text. A scrape only joins strings prepared once per sample: serialising
+   * the windows on every request was most of what /statistics did beyond /healthz.
+   */
+  statisticsText(): string | undefined {
+    const figures = this.figures();
+    const asOf = this.sampler.lastGoodSampleMs;
+    if (figures === undefined || asOf === undefined) return undefined;
+    const { nodeName, clock, sampleIntervalMs } = this.opts;
+    if (this.cachedJson?.asOfMs !== asOf)
+      this.cachedJson = buildStatisticsJson(nodeName, figures, asOf, sampleIntervalMs);
+    const gpus = this.gpus();
+    return statisticsJson(this.cachedJson, clock.now(), gpus && JSON.stringify(gpus));
+  }
+
   private buildServer(): FastifyInstance {
-    const app = createServer({ logger: this.opts.logger, bodyLimit: BODY_LIMIT_BYTES });
-    route(app, AGENT_PATHS.statisticsV1, ['GET'], async (_request, reply) => {
-      const stats = this.statistics();
-      return stats ?? reply.code(503).send(errorBody('Service Unavailable', 'no good sample yet'));
-    });
+    const app = createServer({ logger: this.opts.logger, bodyLimit: BODY_LIMIT_BYTES, schemas: false });
+    const loadwiseStatistics = (reply: FastifyReply) => {
+      const text = this.statisticsText();
+      return text === undefined
+        ? reply.code(503).send(errorBody('Service Unavailable', 'no good sample yet'))
+        : reply.type(JSON_TYPE).send(text);
+    };
+    route(app, AGENT_PATHS.statisticsV1, ['GET'], async (_request, reply) => loadwiseStatistics(reply));
     route(app, AGENT_PATHS.statistics, ['GET'], async (request, reply) => {
+      if (this.opts.compat !== 'node-metrics') return loadwiseStatistics(reply);
       const stats = this.statistics();
       if (!stats) return reply.code(503).send(errorBody('Service Unavailable', 'no good sample yet'));
-      if (this.opts.compat !== 'node-metrics') return stats;
       // One agent serves both controllers: loadwise's asks for its own document by media type.
       void reply.header('vary', 'Accept');
       if (request.headers.accept?.includes(LOADWISE_STATISTICS_MEDIA_TYPE)) {

@@ -53,11 +53,50 @@ export function buildStatistics(
   return {
     node,
     timestamp: formatRfc3339(asOfMs),
-    sampleAgeSeconds: round(Math.max(0, nowMs - asOfMs) / 1000, 3),
+    sampleAgeSeconds: sampleAgeSeconds(asOfMs, nowMs),
     sampleIntervalSeconds: sampleIntervalMs / 1000,
     windows: figures.values,
     coverageSeconds: figures.coverageSeconds,
   };
+}
+
+function sampleAgeSeconds(asOfMs: number, nowMs: number): number {
+  return round(Math.max(0, nowMs - asOfMs) / 1000, 3);
+}
+
+/**
+ * The /statistics document as JSON text, split around the one field that changes between samples
+ * (the sample's age), so a request only joins strings: the rest changes only when a sample lands.
+ * `statisticsJson(buildStatisticsJson(...), now)` is exactly `JSON.stringify(buildStatistics(...))`.
+ */
+export interface StatisticsJson {
+  readonly asOfMs: number;
+  /** Up to and including `"sampleAgeSeconds":`. */
+  readonly head: string;
+  /** After the age, without the closing brace (the GPUs, read per request, may follow). */
+  readonly tail: string;
+}
+
+export function buildStatisticsJson(
+  node: string,
+  figures: FigureReading,
+  asOfMs: number,
+  sampleIntervalMs: number,
+): StatisticsJson {
+  // The key order of buildStatistics, so the two spellings of the document are the same text.
+  const head = `{"node":${JSON.stringify(node)},"timestamp":${JSON.stringify(formatRfc3339(asOfMs))},"sampleAgeSeconds":`;
+  const tail =
+    `,"sampleIntervalSeconds":${JSON.stringify(sampleIntervalMs / 1000)}` +
+    `,"windows":${JSON.stringify(figures.values)},"coverageSeconds":${JSON.stringify(figures.coverageSeconds)}`;
+  return { asOfMs, head, tail };
+}
+
+/** The document at `nowMs`; `gpusJson` is the JSON array of the GPUs, where the node has any. */
+export function statisticsJson(parts: StatisticsJson, nowMs: number, gpusJson?: string): string {
+  const age = JSON.stringify(sampleAgeSeconds(parts.asOfMs, nowMs));
+  return gpusJson === undefined
+    ? `${parts.head}${age}${parts.tail}}`
+    : `${parts.head}${age}${parts.tail},"gpus":${gpusJson}}`;
 }
 
 function round(value: number, decimals: number): number {
