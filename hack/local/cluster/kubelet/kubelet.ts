@@ -157,6 +157,18 @@ export class TestKubelet extends EventEmitter<TestKubeletEvents> {
   }
 
   private async allocateResource(resource: string, count: number): Promise<ContainerAllocateResponse> {
+    return (await this.allocateDevices(resource, count)).response;
+  }
+
+  /**
+   * One resource of one container, and the device IDs kubelet chose for it (kubelet's own record
+   * of a pod's devices: not inferred from the pool, which a re-registration or a new device list
+   * can change while the call is in flight).
+   */
+  async allocateDevices(
+    resource: string,
+    count: number,
+  ): Promise<{ response: ContainerAllocateResponse; ids: string[] }> {
     const plugin = this.mustHave(resource);
     const available = this.available(resource);
     if (available.length < count) {
@@ -195,7 +207,7 @@ export class TestKubelet extends EventEmitter<TestKubeletEvents> {
       const res = await this.callAllocate(resource, ids);
       const container = res.container_responses[0];
       if (!container) throw new AllocateError(status.INTERNAL, 'kubelet: Allocate answered no container');
-      return container;
+      return { response: container, ids };
     } catch (err) {
       this.release(resource, ids);
       throw err;

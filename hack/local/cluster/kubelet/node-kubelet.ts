@@ -385,15 +385,13 @@ export class NodeKubelet extends EventEmitter<NodeKubeletEvents> {
         for (;;) {
           await this.pluginReady(resource, container, deadline);
           const generation = this.generation.get(resource) ?? 0;
-          const before = new Set(kubelet.available(resource));
           this.logger.debug(
             { pod: `${admission.namespace}/${admission.name}`, container, resource, count, generation },
             'Allocate',
           );
           try {
-            const response = (await kubelet.allocateContainer({ [resource]: count }))[resource]!;
-            const after = new Set(kubelet.available(resource));
-            result.deviceIds[resource] = [...before].filter((id) => !after.has(id));
+            const { response, ids } = await kubelet.allocateDevices(resource, count);
+            result.deviceIds[resource] = ids;
             result.responses[resource] = response;
             Object.assign(result.envs, response.envs);
             break;
