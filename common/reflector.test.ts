@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, type V1Node } from '@kubernetes/client-node';
-import { kubeConfigFor } from '../hack/local/cluster/apiserver/kubeconfig.ts';
-import { ApiServerDouble } from '../hack/local/cluster/apiserver/server.ts';
+import { kubeConfigFor } from '../doubles/apiserver/kubeconfig.ts';
+import { ApiServerDouble } from '../doubles/apiserver/server.ts';
 import { createLogger } from './log.ts';
 import { Reflector, type ReflectorEvent } from './reflector.ts';
 

@@ -11,8 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { systemClock } from '../common/clock.ts';
 import { FakeAgents } from '../test/agents/fake-agents.ts';
-import { writeKubeconfig } from '../hack/local/cluster/apiserver/kubeconfig.ts';
-import { ApiServerDouble } from '../hack/local/cluster/apiserver/server.ts';
+import { writeKubeconfig } from '../doubles/apiserver/kubeconfig.ts';
+import { ApiServerDouble } from '../doubles/apiserver/server.ts';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
 const root = fileURLToPath(new URL('..', import.meta.url));

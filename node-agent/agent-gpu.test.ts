@@ -6,7 +6,7 @@ import { AGENT_METRICS, GPU_METRICS, type Statistics } from '../contracts/index.
 import { parseStatistics } from '../contracts/statistics-parser.ts';
 import { ManualClock } from '../common/clock.ts';
 import { createLogger } from '../common/log.ts';
-import { FakeProc } from '../hack/local/cluster/fake-proc.ts';
+import { FakeProc } from '../doubles/fake-proc.ts';
 import { NodeAgent } from './agent.ts';
 import type { GpuProvider } from './gpu/provider.ts';
 import { parseInventoryFile, SimulatedProvider } from './gpu/simulated-provider.ts';

@@ -10,7 +10,7 @@ import {
   parseNodeMetricsStatistics,
 } from '../contracts/index.ts';
 import { parseStatistics } from '../contracts/statistics-parser.ts';
-import { FakeProc } from '../hack/local/cluster/fake-proc.ts';
+import { FakeProc } from '../doubles/fake-proc.ts';
 import { agentOn } from '../test/support/agent.ts';
 
 const T0 = Date.UTC(2026, 10, 22, 6, 0, 0);

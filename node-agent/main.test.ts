@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { openTestCluster } from '../test/apiserver/cluster.ts';
-import { TestKubelet, waitForEvent } from '../hack/local/cluster/kubelet/kubelet.ts';
-import { FakeProc } from '../hack/local/cluster/fake-proc.ts';
+import { TestKubelet, waitForEvent } from '../doubles/kubelet/kubelet.ts';
+import { FakeProc } from '../doubles/fake-proc.ts';
 import { startCommand } from '../test/support/process.ts';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));

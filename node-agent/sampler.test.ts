@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, beforeEach, describe, it } from 'node:test';
 import { ManualClock } from '../common/clock.ts';
-import { FakeProc } from '../hack/local/cluster/fake-proc.ts';
+import { FakeProc } from '../doubles/fake-proc.ts';
 import { NodeSampler, type SampleFailure } from './sampler.ts';
 import { readFigures } from './statistics.ts';
 

@@ -14,7 +14,7 @@ import {
   VGPU_MEMORY_RESOURCE,
 } from '../contracts/index.ts';
 import { ManualClock } from '../common/clock.ts';
-import { scheduleOne } from '../hack/local/scheduling-cycle.ts';
+import { scheduleOne } from '../local/scheduling-cycle.ts';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
 import { startTestExtender, TWO_FIGURE_POLICY } from '../test/support/extender.ts';
 import type { SchedulerApp } from './app.ts';

@@ -24,10 +24,10 @@ import {
   VGPU_ASSIGNMENT_ANNOTATION,
   VGPU_ASSUME_TIME_ANNOTATION,
 } from '../contracts/index.ts';
-import { fgdCosts, fgdPlace, fgdScores } from './core/vgpu/fgd.ts';
-import { fitPod, type GpuPolicy } from './core/vgpu/fit.ts';
-import { RecentRequests } from './core/vgpu/recent-mix.ts';
-import { type PodGpuRequest, podGpuRequest } from './core/vgpu/request.ts';
+import { fgdCosts, fgdPlace, fgdScores } from './core/vgpu-fit/fgd.ts';
+import { fitPod, type GpuPolicy } from './core/vgpu-fit/fit.ts';
+import { RecentRequests } from './core/vgpu-fit/recent-mix.ts';
+import { type PodGpuRequest, podGpuRequest } from './core/vgpu-fit/request.ts';
 import { bindRefusal, refuseWithoutUid } from './bind-guard.ts';
 import type { GpuLedger } from './gpu-ledger.ts';
 import type { NodeEntry, NodeIndex } from './node-index.ts';
@@ -200,7 +200,7 @@ export class Extender {
 
   /**
    * fgd: every candidate is placed by the fragmentation rule (one scratch fleet of the candidates,
-   * core/vgpu/fgd.ts); the cheapest gets a GPU score of 10, costlier ones less (fgdScores), and the
+   * core/vgpu-fit/fgd.ts); the cheapest gets a GPU score of 10, costlier ones less (fgdScores), and the
    * node's score is the mean of its load score and its GPU score, as binpack/spread do. A
    * candidate the pod does not fit scores 0.
    */

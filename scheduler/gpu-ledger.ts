@@ -9,7 +9,7 @@ import {
   type GpuShare,
   VGPU_ASSIGNMENT_ANNOTATION,
 } from '../contracts/index.ts';
-import type { GpuFree, GpuUse } from './core/vgpu/fit.ts';
+import type { GpuFree, GpuUse } from './core/vgpu-fit/fit.ts';
 
 interface Holding {
   node: string;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
-import { writeKubeconfig } from '../hack/local/cluster/apiserver/kubeconfig.ts';
+import { writeKubeconfig } from '../doubles/apiserver/kubeconfig.ts';
 import { httpsCall, makeCa, makeLeaf, type Pem } from '../test/support/certs.ts';
 import { startCommand } from '../test/support/process.ts';
 import { freePort } from '../test/support/wait.ts';

@@ -20,7 +20,7 @@ import { watchPolicyFile } from '../common/policy-watch.ts';
 import { loadKubeConfig } from '../common/kubeconfig.ts';
 import { loadTls, type TlsFiles, type TlsMaterial, TlsReloader } from '../common/tls.ts';
 import { SchedulerApp } from './app.ts';
-import { GPU_POLICIES, type GpuPolicy } from './core/vgpu/fit.ts';
+import { GPU_POLICIES, type GpuPolicy } from './core/vgpu-fit/fit.ts';
 
 const DEFAULT_SCHEDULER_NAMES: readonly string[] = [DEFAULT_SCHEDULER_NAME];
 

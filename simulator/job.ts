@@ -1,5 +1,5 @@
 // One unit of work for a worker: load (and cache) the inputs, run, return the result.
-import { type NodeSpec } from '../scheduler/core/gpu/fleet.ts';
+import { type NodeSpec } from '../scheduler/core/placement/fleet.ts';
 import { type RunResult, simulate } from './run.ts';
 import { loadNodes, loadPods, type TraceTask } from './trace/openb.ts';
 

@@ -40,7 +40,7 @@ describe('simulate CLI end to end', () => {
       '--pods',
       pods,
       '--policy',
-      'random,fgd,loadwise',
+      'random,fgd-paper,fgd',
       '--seeds',
       '1..2',
       '--out',
@@ -64,7 +64,7 @@ describe('simulate CLI end to end', () => {
     assert.equal(html.match(/<polygon class="band"/g)?.length, 6, 'a band per policy in each chart');
     assert.match(
       html,
-      /npm run simulate -- --nodes \S+nodes\.csv --pods \S+tiny\.csv --policy random,fgd,loadwise/,
+      /npm run simulate -- --nodes \S+nodes\.csv --pods \S+tiny\.csv --policy random,fgd-paper,fgd/,
     );
     assert.match(html, /<th>seeds<\/th><td>1, 2<\/td>/);
     assert.match(html, /<th>commit<\/th><td><code>([0-9a-f]{40}|unknown)/);

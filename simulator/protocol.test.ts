@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { totalGpuMilli } from '../scheduler/core/gpu/task.ts';
+import { totalGpuMilli } from '../scheduler/core/placement/task.ts';
 import { arrivals } from './protocol.ts';
 import { Rng } from './rng.ts';
 import { parseSeeds } from './seeds.ts';

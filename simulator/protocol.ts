@@ -1,7 +1,7 @@
 // The FGD artifact's arrival protocol: timestamps are ignored and tasks never finish. Per seed the
 // trace is shuffled, then tasks sampled from it are appended until the GPU demand reaches the
 // target share of capacity (130%); a trace that already exceeds it loses random tasks instead.
-import { totalGpuMilli } from '../scheduler/core/gpu/task.ts';
+import { totalGpuMilli } from '../scheduler/core/placement/task.ts';
 import { type Rng } from './rng.ts';
 import { type TraceTask } from './trace/openb.ts';
 

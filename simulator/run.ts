@@ -1,10 +1,10 @@
 // One simulation: a trace, a policy and a seed, replayed against the node list.
-import { prepareTask, type PreparedTask } from '../scheduler/core/gpu/filter.ts';
-import { GpuFleet, type NodeSpec } from '../scheduler/core/gpu/fleet.ts';
-import { FragIndex } from '../scheduler/core/gpu/fragmentation.ts';
-import { totalGpuMilli } from '../scheduler/core/gpu/task.ts';
-import { GPU_MILLI } from '../scheduler/core/gpu/units.ts';
-import { targetWorkload } from '../scheduler/core/gpu/workload.ts';
+import { prepareTask, type PreparedTask } from '../scheduler/core/placement/filter.ts';
+import { GpuFleet, type NodeSpec } from '../scheduler/core/placement/fleet.ts';
+import { FragIndex } from '../scheduler/core/placement/fragmentation.ts';
+import { totalGpuMilli } from '../scheduler/core/placement/task.ts';
+import { GPU_MILLI } from '../scheduler/core/placement/units.ts';
+import { targetWorkload } from '../scheduler/core/placement/workload.ts';
 import { BinnedCurve, type CurvePoint, pointAt } from './metrics.ts';
 import { POLICIES } from './policies/index.ts';
 import { arrivals, DEFAULT_DEMAND_RATIO } from './protocol.ts';

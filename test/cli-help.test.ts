@@ -9,13 +9,13 @@ const run = promisify(execFile);
 const tsx = ['--import', 'tsx'];
 
 const COMMANDS: Record<string, string[]> = {
-  'npm start': [...tsx, 'hack/start.ts'],
+  'npm start': [...tsx, 'local/start.ts'],
   'npm run agent:dev': [...tsx, 'node-agent/main.ts'],
   'npm run controller': [...tsx, 'controller/main.ts'],
   'npm run scheduler': [...tsx, 'scheduler/main.ts'],
   'npm run simulate': [...tsx, 'simulator/main.ts'],
   'npm run build': ['hack/build.mjs'],
-  'npm run bench': [...tsx, 'hack/bench/index.ts'],
+  'npm run bench': [...tsx, 'bench/index.ts'],
 };
 
 describe('--help', () => {

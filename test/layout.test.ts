@@ -38,8 +38,8 @@ test('no product source imports anything under test/', () => {
   assert.deepEqual(offenders, []);
 });
 
-test('the local mode embeds its cluster from hack/local/cluster/', () => {
-  const local = readFileSync(join(root, 'hack/local/local-cluster.ts'), 'utf8');
-  assert.match(local, /from '\.\/cluster\/apiserver\/server\.ts'/);
-  assert.match(local, /from '\.\/cluster\/kubelet\/kubelet\.ts'/);
+test('the local mode embeds its cluster from doubles/', () => {
+  const local = readFileSync(join(root, 'local/local-cluster.ts'), 'utf8');
+  assert.match(local, /from '\.\.\/doubles\/apiserver\/server\.ts'/);
+  assert.match(local, /from '\.\.\/doubles\/kubelet\/kubelet\.ts'/);
 });

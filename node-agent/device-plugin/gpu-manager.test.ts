@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { VGPU_RESOURCE_NAME_SETS } from '../../contracts/resources.ts';
 import { VGPU_CORE_LIMIT_ENV, vgpuMemoryLimitEnv } from '../../contracts/vgpu-config.ts';
-import { waitForEvent } from '../../hack/local/cluster/kubelet/kubelet.ts';
+import { waitForEvent } from '../../doubles/kubelet/kubelet.ts';
 import { CORE, MEMORY, Rig, gpuUuid } from '../../test/kubelet/rig.ts';
 import type { DevicePlugin } from './plugin.ts';
 

@@ -27,7 +27,7 @@ import {
   VGPU_ALLOCATED_ANNOTATION,
   VGPU_ASSIGNMENT_ANNOTATION,
 } from '../../contracts/vgpu-pod.ts';
-import { AllocateError, waitForEvent } from '../../hack/local/cluster/kubelet/kubelet.ts';
+import { AllocateError, waitForEvent } from '../../doubles/kubelet/kubelet.ts';
 import { CORE, MEMORY, Rig, fourGpus, gpuUuid } from '../../test/kubelet/rig.ts';
 import { InventorySource } from '../gpu/inventory-source.ts';
 import { CHECKPOINT_FILE, Checkpoint, JOURNAL_FILE } from './checkpoint.ts';

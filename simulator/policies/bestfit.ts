@@ -1,6 +1,6 @@
 // BestFit: the node left with the least CPU and GPU after placing (equal weights, normalised by
 // the largest node spec).
-import { totalGpuMilli } from '../../scheduler/core/gpu/task.ts';
+import { totalGpuMilli } from '../../scheduler/core/placement/task.ts';
 import { argmaxByRank, tieRanks, bestGpus, choice } from './common.ts';
 import { type PolicyFactory } from './policy.ts';
 import { MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MILLI } from './specs.ts';

@@ -1,7 +1,7 @@
 // GPU clustering (artifact's GpuClustering): tasks of the same GPU kind (a share, or k whole
 // GPUs) gather on the same nodes; among those, fuller nodes first. CPU-only tasks score alike everywhere.
-import { type PreparedTask } from '../../scheduler/core/gpu/filter.ts';
-import { TaskKind } from '../../scheduler/core/gpu/task.ts';
+import { type PreparedTask } from '../../scheduler/core/placement/filter.ts';
+import { TaskKind } from '../../scheduler/core/placement/task.ts';
 import { argmaxByRank, tieRanks, bestGpus, choice } from './common.ts';
 import { type PolicyFactory } from './policy.ts';
 import { MAX_SPEC_GPU_MILLI } from './specs.ts';

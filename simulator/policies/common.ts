@@ -1,9 +1,9 @@
 // Pieces the artifact's baselines share: its tie-break among the best scores, and its GPU
 // choices inside a node ("best": the tightest GPU that fits; whole GPUs: the
 // first free ones by index).
-import { Misfit, type PreparedTask, misfit } from '../../scheduler/core/gpu/filter.ts';
-import { type GpuFleet } from '../../scheduler/core/gpu/fleet.ts';
-import { TaskKind, type TaskRequest } from '../../scheduler/core/gpu/task.ts';
+import { Misfit, type PreparedTask, misfit } from '../../scheduler/core/placement/filter.ts';
+import { type GpuFleet } from '../../scheduler/core/placement/fleet.ts';
+import { TaskKind, type TaskRequest } from '../../scheduler/core/placement/task.ts';
 import { type Rng } from '../rng.ts';
 import { type Choice } from './policy.ts';
 

@@ -1,7 +1,7 @@
 // DotProd (Tetris-style, as the artifact configures it: CPU and total GPU merged into one vector,
 // normalised by the largest node spec): the smaller the dot product of the node's free vector
 // and the task's demand, the higher the score.
-import { totalGpuMilli } from '../../scheduler/core/gpu/task.ts';
+import { totalGpuMilli } from '../../scheduler/core/placement/task.ts';
 import { MAX_SPEC_CPU_MILLI, MAX_SPEC_GPU_MILLI } from './specs.ts';
 import { argmaxByRank, tieRanks, bestGpus, choice } from './common.ts';
 import { type PolicyFactory } from './policy.ts';

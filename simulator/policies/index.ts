@@ -3,7 +3,7 @@ import { bestFitPolicy } from './bestfit.ts';
 import { clusteringPolicy } from './clustering.ts';
 import { dotProdPolicy } from './dotprod.ts';
 import { fgdPolicy } from './fgd.ts';
-import { loadwisePolicy } from './loadwise.ts';
+import { fgdPaperPolicy } from './fgd-paper.ts';
 import { packingPolicy } from './packing.ts';
 import { type PolicyFactory } from './policy.ts';
 import { randomPolicy } from './random.ts';
@@ -14,8 +14,8 @@ export const POLICIES: Readonly<Record<string, PolicyFactory>> = {
   packing: packingPolicy,
   clustering: clusteringPolicy,
   bestfit: bestFitPolicy,
+  'fgd-paper': fgdPaperPolicy,
   fgd: fgdPolicy,
-  loadwise: loadwisePolicy,
 };
 
 export const POLICY_NAMES = Object.keys(POLICIES);

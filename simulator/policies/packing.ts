@@ -1,9 +1,9 @@
 // GPU packing (artifact's GpuPacking): first fill partly used GPUs, then free GPUs on used nodes,
 // then free nodes; CPU-only tasks score alike everywhere.
-import { type GpuFleet } from '../../scheduler/core/gpu/fleet.ts';
-import { type PreparedTask } from '../../scheduler/core/gpu/filter.ts';
-import { TaskKind } from '../../scheduler/core/gpu/task.ts';
-import { GPU_MILLI } from '../../scheduler/core/gpu/units.ts';
+import { type GpuFleet } from '../../scheduler/core/placement/fleet.ts';
+import { type PreparedTask } from '../../scheduler/core/placement/filter.ts';
+import { TaskKind } from '../../scheduler/core/placement/task.ts';
+import { GPU_MILLI } from '../../scheduler/core/placement/units.ts';
 import { argmaxByRank, tieRanks, bestGpus, choice } from './common.ts';
 import { type PolicyFactory } from './policy.ts';
 

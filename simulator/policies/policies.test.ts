@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { prepareTask } from '../../scheduler/core/gpu/filter.ts';
-import { GpuFleet, type NodeSpec } from '../../scheduler/core/gpu/fleet.ts';
-import { FragIndex } from '../../scheduler/core/gpu/fragmentation.ts';
-import { type TaskRequest } from '../../scheduler/core/gpu/task.ts';
-import { type TargetShape } from '../../scheduler/core/gpu/workload.ts';
+import { prepareTask } from '../../scheduler/core/placement/filter.ts';
+import { GpuFleet, type NodeSpec } from '../../scheduler/core/placement/fleet.ts';
+import { FragIndex } from '../../scheduler/core/placement/fragmentation.ts';
+import { type TaskRequest } from '../../scheduler/core/placement/task.ts';
+import { type TargetShape } from '../../scheduler/core/placement/workload.ts';
 import { Rng } from '../rng.ts';
 import { POLICIES } from './index.ts';
 import { type Choice } from './policy.ts';
@@ -50,10 +50,10 @@ function setup(
 const SHARE_600 = [shape(1000, 1, 600, 1)];
 
 describe('baseline policies on small cases', () => {
-  it('fgd puts a share where it closes a fragment: the GPU with 400 left, not a whole one', () => {
+  it('fgd-paper puts a share where it closes a fragment: the GPU with 400 left, not a whole one', () => {
     // Node 0: GPUs with 1000 and 400 left; node 1 empty. A 400m share on the 400 GPU cuts the
     // 600m shape's fragment from 400 to 0; anywhere else it leaves the fragment as it is.
-    const { place } = setup('fgd', [spec('a', 2), spec('b', 2)], [[0, req(0, 1, 600), [1]]], SHARE_600);
+    const { place } = setup('fgd-paper', [spec('a', 2), spec('b', 2)], [[0, req(0, 1, 600), [1]]], SHARE_600);
     assert.deepEqual(place(req(1000, 1, 400)), { node: 0, gpus: [1] });
   });
 
@@ -152,19 +152,19 @@ describe('GPU memory (GpuFleet.takes: the rule the extender uses)', () => {
   });
 });
 
-describe('loadwise', () => {
+describe('fgd', () => {
   const seen = [...Array(8).fill(req(12_000, 1, 1000)), req(8000, 0, 0)];
 
   it('sends a CPU-only task where its CPU strands no GPU', () => {
     // Node a: 2 GPUs and 24 cores (12 per GPU, the workload's ratio); node b: 2 GPUs, 104 cores.
-    const { place } = setup('loadwise', [spec('a', 2, 24_000), spec('b', 2, 104_000)], [], SHARE_600, seen);
+    const { place } = setup('fgd', [spec('a', 2, 24_000), spec('b', 2, 104_000)], [], SHARE_600, seen);
     assert.equal(place(req(8000, 0, 0))?.node, 1);
   });
 
   it('closes a fragment with a share, like FGD', () => {
     const mix = [...Array(8).fill(req(1000, 1, 600)), req(1000, 1, 400)];
     const { place } = setup(
-      'loadwise',
+      'fgd',
       [spec('a', 2), spec('b', 2)],
       [[0, req(0, 1, 600), [1]]],
       SHARE_600,
@@ -183,7 +183,7 @@ describe('loadwise', () => {
       ...Array(10).fill(req(1000, 1, 1000)),
     ];
     const { place } = setup(
-      'loadwise',
+      'fgd',
       [spec('a', 1, 64_000), spec('b', 1, 64_000)],
       [
         [0, req(1000, 1, 470), [0]],

@@ -1,9 +1,9 @@
 // What every placement policy of the simulator looks like.
-import { type PreparedTask } from '../../scheduler/core/gpu/filter.ts';
-import { type GpuFleet } from '../../scheduler/core/gpu/fleet.ts';
-import { type FragIndex } from '../../scheduler/core/gpu/fragmentation.ts';
+import { type PreparedTask } from '../../scheduler/core/placement/filter.ts';
+import { type GpuFleet } from '../../scheduler/core/placement/fleet.ts';
+import { type FragIndex } from '../../scheduler/core/placement/fragmentation.ts';
 import { type Rng } from '../rng.ts';
-import { type TaskRequest } from '../../scheduler/core/gpu/task.ts';
+import { type TaskRequest } from '../../scheduler/core/placement/task.ts';
 
 export interface Choice {
   readonly node: number;

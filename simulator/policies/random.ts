@@ -1,5 +1,5 @@
 // Random: any node that fits, and any GPU on it that fits.
-import { TaskKind } from '../../scheduler/core/gpu/task.ts';
+import { TaskKind } from '../../scheduler/core/placement/task.ts';
 import { choice, firstWholeGpus, randomFeasible, randomFitGpu } from './common.ts';
 import { type PolicyFactory } from './policy.ts';
 

@@ -5,8 +5,8 @@
 // placement holds to it as the extender does (GpuFleet.takes).
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { type NodeSpec } from '../../scheduler/core/gpu/fleet.ts';
-import { type TaskRequest, invalidTaskReason, parseGpuModels } from '../../scheduler/core/gpu/task.ts';
+import { type NodeSpec } from '../../scheduler/core/placement/fleet.ts';
+import { type TaskRequest, invalidTaskReason, parseGpuModels } from '../../scheduler/core/placement/task.ts';
 import { columns, intField, parseCsv } from './csv.ts';
 
 export interface TraceTask extends TaskRequest {

@@ -6,8 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, PatchStrategy, type V1Node, setHeaderOptions } from '@kubernetes/client-node';
-import { kubeConfigFor, writeKubeconfig } from '../../hack/local/cluster/apiserver/kubeconfig.ts';
-import { ApiServerDouble } from '../../hack/local/cluster/apiserver/server.ts';
+import { kubeConfigFor, writeKubeconfig } from '../../doubles/apiserver/kubeconfig.ts';
+import { ApiServerDouble } from '../../doubles/apiserver/server.ts';
 
 export const REAL_CLUSTER_ENV = 'LOADWISE_TEST_KUBECONFIG';
 

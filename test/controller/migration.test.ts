@@ -13,7 +13,7 @@ import { decodeCraneFraction } from '../../contracts/crane.ts';
 import type { NodeAgent } from '../../node-agent/agent.ts';
 import { agentOn } from '../support/agent.ts';
 import { type TestCluster, openTestCluster } from '../apiserver/cluster.ts';
-import { FakeProc } from '../../hack/local/cluster/fake-proc.ts';
+import { FakeProc } from '../../doubles/fake-proc.ts';
 import { addNode, makeController } from './harness.ts';
 
 const fixture = readFileSync(new URL('../fixtures/node-metrics/statistics.json', import.meta.url), 'utf8');

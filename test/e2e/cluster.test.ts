@@ -22,7 +22,7 @@ import {
 } from '../../contracts/vgpu-pod.ts';
 import { VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE } from '../../contracts/resources.ts';
 import { Checkpoint } from '../../node-agent/device-plugin/checkpoint.ts';
-import type { PodAdmission } from '../../hack/local/cluster/kubelet/node-kubelet.ts';
+import type { PodAdmission } from '../../doubles/kubelet/node-kubelet.ts';
 import {
   BASELINE_LOAD,
   CPU_LIMIT,

@@ -2,7 +2,7 @@
 // fixture /proc (whose counters a ticker advances at a load the test sets), a simulated GPU
 // inventory, a test kubelet (device-plugin side over real unix sockets, pod admission through
 // NodeKubelet) and the real agent as its own process (`node-agent/main.ts`, device plugin on); the
-// controller and the extender in-process; kube-scheduler's part played by hack/local's scheduleOne
+// controller and the extender in-process; kube-scheduler's part played by local/'s scheduleOne
 // over the extender's HTTP verbs.
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -22,15 +22,15 @@ import type { GpuDevice } from '../../contracts/gpu-inventory.ts';
 import { parseStatistics } from '../../contracts/statistics-parser.ts';
 import type { ParsedStatistics } from '../../contracts/agent-api.ts';
 import { VGPU_CORE_RESOURCE, VGPU_MEMORY_RESOURCE } from '../../contracts/resources.ts';
-import { type SchedulingDecision, scheduleOne } from '../../hack/local/scheduling-cycle.ts';
+import { type SchedulingDecision, scheduleOne } from '../../local/scheduling-cycle.ts';
 import { SchedulerApp } from '../../scheduler/app.ts';
 import type { NodeEntry } from '../../scheduler/node-index.ts';
 import { type TestCluster, openTestCluster } from '../apiserver/cluster.ts';
-import { TestKubelet } from '../../hack/local/cluster/kubelet/kubelet.ts';
+import { TestKubelet } from '../../doubles/kubelet/kubelet.ts';
 import { spawnWatched, type WatchedProcess } from '../support/process.ts';
 import { waitFor as waitForCondition } from '../support/wait.ts';
-import { NodeKubelet } from '../../hack/local/cluster/kubelet/node-kubelet.ts';
-import { FakeProc } from '../../hack/local/cluster/fake-proc.ts';
+import { NodeKubelet } from '../../doubles/kubelet/node-kubelet.ts';
+import { FakeProc } from '../../doubles/fake-proc.ts';
 // @ts-expect-error: a plain JavaScript module without type declarations
 import { NODE_FLAGS, bundle } from '../../hack/build.mjs';
 

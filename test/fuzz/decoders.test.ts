@@ -22,7 +22,7 @@ import { parseVgpuDeviceId } from '../../contracts/device-plugin.ts';
 import { parseStatistics } from '../../contracts/statistics-parser.ts';
 import { decodeNodeFigures } from '../../scheduler/core/load/node-figures.ts';
 import { podDemand } from '../../scheduler/core/load/demand.ts';
-import { podGpuRequest } from '../../scheduler/core/vgpu/request.ts';
+import { podGpuRequest } from '../../scheduler/core/vgpu-fit/request.ts';
 import { fuzz, hostileString } from '../support/fuzz.ts';
 
 /** Whole seconds from 1970 to 9999: what an RFC 3339 annotation timestamp can say. */

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { VGPU_CORE_LIMIT_ENV } from '../../contracts/vgpu-config.ts';
-import { NodeKubelet, type PodAdmission } from '../../hack/local/cluster/kubelet/node-kubelet.ts';
+import { NodeKubelet, type PodAdmission } from '../../doubles/kubelet/node-kubelet.ts';
 import { CORE, MEMORY, NODE, Rig, gpuUuid } from './rig.ts';
 
 describe('NodeKubelet', () => {

@@ -23,7 +23,7 @@ import {
 import { type PluginGpu, StaticGpuSource } from '../../node-agent/device-plugin/devices.ts';
 import { type DevicePluginConfig, DevicePlugin } from '../../node-agent/device-plugin/plugin.ts';
 import { type TestCluster, openTestCluster } from '../apiserver/cluster.ts';
-import { TestKubelet } from '../../hack/local/cluster/kubelet/kubelet.ts';
+import { TestKubelet } from '../../doubles/kubelet/kubelet.ts';
 
 export const NODE = 'gpu-node-1';
 export const GPU_MEMORY_MIB = 16_384;

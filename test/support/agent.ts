@@ -3,7 +3,7 @@
 import { type Clock, ManualClock } from '../../common/clock.ts';
 import { createLogger } from '../../common/log.ts';
 import { type AgentOptions, NodeAgent } from '../../node-agent/agent.ts';
-import { FakeProc } from '../../hack/local/cluster/fake-proc.ts';
+import { FakeProc } from '../../doubles/fake-proc.ts';
 
 export type TestAgentOptions = Partial<AgentOptions> & { nodeName?: string };
 

@@ -3,8 +3,8 @@
 import { systemClock } from '../../common/clock.ts';
 import { createLogger } from '../../common/log.ts';
 import type { SchedulerPolicy } from '../../common/policy.ts';
-import type { LocalClusterSpec } from '../../hack/local/cluster-config.ts';
-import { LocalCluster } from '../../hack/local/local-cluster.ts';
+import type { LocalClusterSpec } from '../../local/cluster-config.ts';
+import { LocalCluster } from '../../local/local-cluster.ts';
 import { freePort } from './wait.ts';
 
 /** One simulated CPU node and a quick demo workload: `npm start` is up in seconds. */

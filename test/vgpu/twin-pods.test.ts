@@ -15,7 +15,7 @@ import {
 } from '../../contracts/vgpu-pod.ts';
 import type { DevicePlugin } from '../../node-agent/device-plugin/plugin.ts';
 import type { SchedulerApp } from '../../scheduler/app.ts';
-import { waitForEvent } from '../../hack/local/cluster/kubelet/kubelet.ts';
+import { waitForEvent } from '../../doubles/kubelet/kubelet.ts';
 import { CORE, MEMORY, NODE, Rig, gpuUuid } from '../kubelet/rig.ts';
 import { CPU_ONLY_POLICY, gpuNodeFixture, startTestExtender } from '../support/extender.ts';
 
