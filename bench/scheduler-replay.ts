@@ -8,7 +8,12 @@ import { Command, Option } from 'commander';
 import { HELP_LAYOUT, parsePositiveInt } from '../common/cli.ts';
 import { fmt, summarise, table } from './stats.ts';
 import { buildBundles } from './scheduler-replay/children.ts';
-import { runScenario, type ScenarioOptions, type ScenarioResult, type ServerFigures } from './scheduler-replay/scenario.ts';
+import {
+  runScenario,
+  type ScenarioOptions,
+  type ScenarioResult,
+  type ServerFigures,
+} from './scheduler-replay/scenario.ts';
 
 /** The targets (#16): what the extender may add to kube-scheduler's cycle. */
 export const REPLAY_TARGETS = { addedP50Ms: 0.4, addedP99Ms: 1, ratio: 0.9 } as const;

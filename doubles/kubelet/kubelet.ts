@@ -14,11 +14,7 @@ import {
   type ServerUnaryCall,
   status,
 } from '@grpc/grpc-js';
-import {
-  DEVICE_HEALTHY,
-  DEVICE_PLUGIN_API_VERSION,
-  KUBELET_SOCKET,
-} from '../../contracts/device-plugin.ts';
+import { DEVICE_HEALTHY, DEVICE_PLUGIN_API_VERSION, KUBELET_SOCKET } from '../../contracts/device-plugin.ts';
 import {
   type AllocateResponse,
   type ContainerAllocateResponse,

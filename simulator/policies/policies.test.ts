@@ -163,13 +163,7 @@ describe('fgd', () => {
 
   it('closes a fragment with a share, like FGD', () => {
     const mix = [...Array(8).fill(req(1000, 1, 600)), req(1000, 1, 400)];
-    const { place } = setup(
-      'fgd',
-      [spec('a', 2), spec('b', 2)],
-      [[0, req(0, 1, 600), [1]]],
-      SHARE_600,
-      mix,
-    );
+    const { place } = setup('fgd', [spec('a', 2), spec('b', 2)], [[0, req(0, 1, 600), [1]]], SHARE_600, mix);
     assert.deepEqual(place(req(1000, 1, 400)), { node: 0, gpus: [1] });
   });
 

@@ -159,7 +159,10 @@ function legend(policies: readonly string[]): string {
 
 /** The table's columns, each explained under it. */
 export const COLUMN_NOTES: ReadonlyArray<[string, string]> = [
-  ['policy', 'the placement rule replayed (fgd: the extender’s own GPU placement core, `--gpu-policy fgd`; fgd-paper: FGD as the paper’s artifact runs it)'],
+  [
+    'policy',
+    'the placement rule replayed (fgd: the extender’s own GPU placement core, `--gpu-policy fgd`; fgd-paper: FGD as the paper’s artifact runs it)',
+  ],
   ['seeds', 'runs averaged: each seed shuffles the trace differently'],
   [
     'unallocated GPU % at 100% arrived',
