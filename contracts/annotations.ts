@@ -16,14 +16,6 @@ export function craneAnnotationKey(figure: FigureName | typeof HOT_VALUE): strin
 
 export const HOT_VALUE_ANNOTATION = figureAnnotationKey(HOT_VALUE);
 
-/**
- * How far ahead of a reader's clock an annotation's timestamp may lie and still be believed (the
- * policy's `futureSkew`): the writer's and the reader's clocks differ a little. Further ahead, the
- * figure is not fresh for the extender, and the controller overwrites it rather than keep it as
- * "newer" than its own measurement; otherwise one bad timestamp would freeze a figure for good.
- */
-export const DEFAULT_FUTURE_SKEW_MS = 30_000;
-
 /** A decoded annotation: the figure and when it was measured (epoch ms). */
 export interface AnnotatedValue {
   value: number;

@@ -6,7 +6,7 @@ import type { Logger } from '../common/log.ts';
 import { type SchedulerPolicy, hotValueHorizonMs } from '../common/policy.ts';
 import { Reflector } from '../common/reflector.ts';
 import type { AgentFailureReason, PatchFailureReason } from '../contracts/controller.ts';
-import { DEFAULT_FUTURE_SKEW_MS } from '../contracts/annotations.ts';
+import { DEFAULT_FUTURE_SKEW_MS } from '../common/policy-defaults.ts';
 import { encodeGpuInventory, type GpuDevice, gpuNodeLabels } from '../contracts/gpu-inventory.ts';
 import type { GpuStatistics, ParsedStatistics } from '../contracts/agent-api.ts';
 import { agentUrl, pollAgent } from './agent-client.ts';

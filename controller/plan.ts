@@ -2,7 +2,6 @@
 // own and the sync loop only carries it out.
 import {
   craneAnnotationKey,
-  DEFAULT_FUTURE_SKEW_MS,
   decodeCount,
   type DecodeResult,
   decodeFraction,
@@ -11,6 +10,7 @@ import {
   figureAnnotationKey,
   HOT_VALUE_ANNOTATION,
 } from '../contracts/annotations.ts';
+import { DEFAULT_FUTURE_SKEW_MS } from '../common/policy-defaults.ts';
 import {
   CRANE_DEFAULT_TIME_ZONE,
   CRANE_HOT_VALUE_VALIDITY_MS,

@@ -2,8 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { parsePolicy } from '../common/policy.ts';
-import { DEFAULT_FUTURE_SKEW_MS } from '../contracts/index.ts';
-import { DEFAULT_ESTIMATE, DEFAULT_HOT_VALUE_PENALTY } from './core/load/rules.ts';
+import {
+  DEFAULT_ESTIMATE,
+  DEFAULT_FUTURE_SKEW_MS,
+  DEFAULT_HOT_VALUE_PENALTY,
+} from '../common/policy-defaults.ts';
 import { bindingHorizonMs, rulesFromPolicy } from './policy-rules.ts';
 
 const MIN = 60_000;

@@ -1,12 +1,14 @@
 // Turns the policy file into the numbers the load filter and score read on every call.
-import { DEFAULT_FUTURE_SKEW_MS, isFigureName } from '../contracts/index.ts';
+import { isFigureName } from '../contracts/index.ts';
 import { figureValidityMs, hotValueValidityMs, type SchedulerPolicy } from '../common/policy.ts';
 import {
   DEFAULT_ESTIMATE,
+  DEFAULT_FUTURE_SKEW_MS,
   DEFAULT_HOT_VALUE_PENALTY,
   DEFAULT_STALE_SCORE,
-  type LoadRules,
-} from './core/load/rules.ts';
+  DEFAULT_STALENESS,
+} from '../common/policy-defaults.ts';
+import type { LoadRules } from './core/load/rules.ts';
 
 /** The load rules a policy means; settings a crane file cannot express take loadwise's defaults. */
 export function rulesFromPolicy(policy: SchedulerPolicy): LoadRules {
@@ -26,7 +28,7 @@ export function rulesFromPolicy(policy: SchedulerPolicy): LoadRules {
     hotValue: policy.hotValue.map((h) => ({ timeRangeMs: h.timeRangeMs, count: h.count })),
     validityMs,
     hotValueValidityMs: hotValueValidityMs(policy),
-    staleness: policy.staleness ?? 'allow',
+    staleness: policy.staleness ?? DEFAULT_STALENESS,
     staleScore: policy.staleScore ?? DEFAULT_STALE_SCORE,
     futureSkewMs: policy.futureSkewMs ?? DEFAULT_FUTURE_SKEW_MS,
     estimate: { ...DEFAULT_ESTIMATE, ...policy.estimate },

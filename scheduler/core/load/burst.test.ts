@@ -7,7 +7,8 @@ import type { PodDemand } from './demand.ts';
 import { filterByLoad, type NodeLoad, scoreByLoad } from './load-rules.ts';
 import { decodeNodeFigures } from './node-figures.ts';
 import { RecentBindings } from './recent-bindings.ts';
-import { DEFAULT_ESTIMATE, DEFAULT_HOT_VALUE_PENALTY, type LoadRules } from './rules.ts';
+import { DEFAULT_ESTIMATE, DEFAULT_HOT_VALUE_PENALTY } from '../../../common/policy-defaults.ts';
+import type { LoadRules } from './rules.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const MIN = 60_000;

@@ -12,7 +12,8 @@ import {
   scoreByLoad,
 } from './load-rules.ts';
 import { RecentBindings, type RecordedBinding } from './recent-bindings.ts';
-import { DEFAULT_ESTIMATE, type LoadRules } from './rules.ts';
+import { DEFAULT_ESTIMATE } from '../../../common/policy-defaults.ts';
+import type { LoadRules } from './rules.ts';
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const MIN = 60_000;

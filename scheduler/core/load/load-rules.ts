@@ -3,7 +3,6 @@
 // They run once per candidate node per scheduling call (thousands of times a second), so they read
 // dense arrays by figure index rather than records by figure name.
 import {
-  DEFAULT_FUTURE_SKEW_MS,
   type FigureName,
   figureIndex,
   NODE_FIGURES,
@@ -12,7 +11,8 @@ import {
 import type { PodDemand } from './demand.ts';
 import type { NodeFigures } from './node-figures.ts';
 import type { RecordedBinding } from './recent-bindings.ts';
-import { DEFAULT_STALE_SCORE, type LoadRules, resourceOf } from './rules.ts';
+import { DEFAULT_FUTURE_SKEW_MS, DEFAULT_STALE_SCORE } from '../../../common/policy-defaults.ts';
+import { type LoadRules, resourceOf } from './rules.ts';
 
 export const MAX_SCORE = 10;
 /** Score of a node about which nothing fresh is known, under `staleScore: ignore`. */

@@ -47,18 +47,6 @@ export interface LoadRules {
   hotValuePenalty: number;
 }
 
-/**
- * crane-scheduler takes a full point (of 10) per unit of hot value because it has nothing else to
- * go on until the figures catch up. loadwise already adds each of its bindings' estimated usage to
- * the node, so the hot value only has to break near-ties; a full point would push a burst onto
- * nodes that are really busy (see burst.test.ts).
- */
-export const DEFAULT_HOT_VALUE_PENALTY = 0.2;
-
-export const DEFAULT_STALE_SCORE: StaleScore = 'used';
-
-export const DEFAULT_ESTIMATE: EstimateRules = { cpuFactor: 0.85, memoryFactor: 0.7, settleMs: 30_000 };
-
 export function resourceOf(figure: FigureName): 'cpu' | 'mem' {
   return figure.startsWith('cpu_') ? 'cpu' : 'mem';
 }
