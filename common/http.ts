@@ -11,7 +11,8 @@ import Fastify, {
   type RouteHandlerMethod,
   type RouteOptions,
 } from 'fastify';
-import { PROBE_PATHS } from '../contracts/probes.ts';
+import type { Registry } from 'prom-client';
+import { METRICS_PATH, PROBE_PATHS } from '../contracts/probes.ts';
 import { codeUnitLengthKeyword } from './code-unit-length.ts';
 import { jsonNestingProblem } from './json-nesting.ts';
 import type { Logger } from './log.ts';
@@ -203,6 +204,20 @@ export function errorBody(error: string, message: string): ErrorBody {
  * `/healthz` and `/readyz`, apart: liveness answers 200 as long as the process serves HTTP and
  * never waits on anything; readiness answers 503 with why while `notReady` returns a reason.
  */
+/**
+ * What every loadwise server serves besides its own job, the same on each: its Prometheus metrics
+ * and the two probes (see probeRoutes).
+ */
+export function opsRoutes(
+  app: FastifyInstance,
+  opts: { registry: Registry; notReady: () => string | undefined },
+): void {
+  route(app, METRICS_PATH, ['GET'], async (_request, reply) =>
+    reply.type(opts.registry.contentType).send(await opts.registry.metrics()),
+  );
+  probeRoutes(app, opts.notReady);
+}
+
 export function probeRoutes(app: FastifyInstance, notReady: () => string | undefined): void {
   route(app, PROBE_PATHS.healthz, ['GET'], async () => ({ status: 'ok' }));
   route(app, PROBE_PATHS.readyz, ['GET'], async (_request, reply) => {

@@ -1,7 +1,7 @@
 // The node agent's HTTP contract: where it listens, its paths, and the /statistics document.
 import type { FigureName } from './figures.ts';
 import type { GpuDevice } from './gpu-inventory.ts';
-import { PROBE_PATHS } from './probes.ts';
+import { METRICS_PATH, PROBE_PATHS } from './probes.ts';
 
 export const AGENT_DEFAULT_PORT = 19101;
 
@@ -19,7 +19,7 @@ export const AGENT_PATHS = {
   statistics: '/statistics',
   /** loadwise's document whatever the compatibility mode: the versioned path. */
   statisticsV1: '/loadwise/v1/statistics',
-  metrics: '/metrics',
+  metrics: METRICS_PATH,
   healthz: PROBE_PATHS.healthz,
   readyz: PROBE_PATHS.readyz,
 } as const;

@@ -1,7 +1,7 @@
 // kube-scheduler's extender protocol (k8s.io/kube-scheduler/extender/v1). The Go structs carry no
 // JSON tags, so the wire names are the Go field names: `Pod`, `NodeNames`, `FailedNodes`, ...
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
-import { PROBE_PATHS } from './probes.ts';
+import { METRICS_PATH, PROBE_PATHS } from './probes.ts';
 
 export const EXTENDER_DEFAULT_PORT = 8888;
 
@@ -34,7 +34,7 @@ export const EXTENDER_PATHS = {
   bind: '/bind',
   healthz: PROBE_PATHS.healthz,
   readyz: PROBE_PATHS.readyz,
-  metrics: '/metrics',
+  metrics: METRICS_PATH,
 } as const;
 
 /** kube-scheduler multiplies an extender's score by the extender's weight; 10 is the top. */

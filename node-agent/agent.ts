@@ -2,7 +2,7 @@
 // benchmarks run it in-process exactly as the command does.
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Clock } from '../common/clock.ts';
-import { createServer, errorBody, probeRoutes, route } from '../common/http.ts';
+import { createServer, errorBody, opsRoutes, route } from '../common/http.ts';
 import type { Logger } from '../common/log.ts';
 import {
   AGENT_PATHS,
@@ -239,11 +239,10 @@ export class NodeAgent {
       }
       return nodeMetricsDocument(stats);
     });
-    route(app, AGENT_PATHS.metrics, ['GET'], async (_request, reply) => {
-      const text = await this.metrics.registry.metrics();
-      return reply.type(this.metrics.registry.contentType).send(text);
+    opsRoutes(app, {
+      registry: this.metrics.registry,
+      notReady: () => (this.ready ? undefined : 'no good sample of /proc yet'),
     });
-    probeRoutes(app, () => (this.ready ? undefined : 'no good sample of /proc yet'));
     return app;
   }
 }

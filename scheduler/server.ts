@@ -8,7 +8,7 @@ import {
   PROBE_PATHS,
   type ExtenderBindingArgs,
 } from '../contracts/index.ts';
-import { createServer, probeRoutes, route, type ServerTimeouts } from '../common/http.ts';
+import { createServer, opsRoutes, route, type ServerTimeouts } from '../common/http.ts';
 import { codeUnitLength } from '../common/code-unit-length.ts';
 import type { TlsMaterial } from '../common/tls.ts';
 import type { Logger } from '../common/log.ts';
@@ -120,12 +120,11 @@ export function createExtenderServer(opts: ExtenderServerOptions): FastifyInstan
       config: { verb: 'bind' },
     },
   );
-  probeRoutes(app, () =>
-    opts.ready() ? undefined : 'the Node and Pod caches have not synced with the API server yet',
-  );
-  route(app, EXTENDER_PATHS.metrics, ['GET'], async (_request, reply) =>
-    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
+  opsRoutes(app, {
+    registry: metrics.registry,
+    notReady: () =>
+      opts.ready() ? undefined : 'the Node and Pod caches have not synced with the API server yet',
+  });
   return app;
 }
 
