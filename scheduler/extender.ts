@@ -15,7 +15,7 @@ import type { Clock } from '../common/clock.ts';
 import type { Logger } from '../common/log.ts';
 import { type PodDemand, podDemand } from './core/load/demand.ts';
 import { isDaemonSetPod } from './core/load/daemonset.ts';
-import { filterByLoad, type NodeLoad, scoreByLoad, type StaleObserver } from './core/load/load-rules.ts';
+import { filterByLoad, type NodeLoad, scoreByLoad, type StaleObserver } from './core/load/index.ts';
 import type { RecentBindings } from './core/load/recent-bindings.ts';
 import type { LoadRules } from './core/load/rules.ts';
 import {

@@ -9,7 +9,7 @@ import { BindingTracker } from '../../controller/hot-value.ts';
 import { planNodePatch, planOptionsFor } from '../../controller/plan.ts';
 import { readFigures } from '../../node-agent/statistics.ts';
 import { WindowedSeries } from '../../node-agent/windowed-series.ts';
-import { filterByLoad, type NodeLoad, scoreByLoad } from '../../scheduler/core/load/load-rules.ts';
+import { filterByLoad, type NodeLoad, scoreByLoad } from '../../scheduler/core/load/index.ts';
 import { decodeNodeFigures, type NodeFigures } from '../../scheduler/core/load/node-figures.ts';
 import { RecentBindings } from '../../scheduler/core/load/recent-bindings.ts';
 import type { LoadRules } from '../../scheduler/core/load/rules.ts';

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { encodeFraction } from '../../../contracts/index.ts';
 import type { PodDemand } from './demand.ts';
-import { filterByLoad, type NodeLoad, scoreByLoad } from './load-rules.ts';
+import { filterByLoad, type NodeLoad, scoreByLoad } from './index.ts';
 import { decodeNodeFigures } from './node-figures.ts';
 import { RecentBindings } from './recent-bindings.ts';
 import { DEFAULT_ESTIMATE, DEFAULT_HOT_VALUE_PENALTY } from '../../../common/policy-defaults.ts';

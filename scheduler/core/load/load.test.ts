@@ -10,7 +10,7 @@ import {
   OVER_TEXT_CACHE_SIZE,
   pendingFraction,
   scoreByLoad,
-} from './load-rules.ts';
+} from './index.ts';
 import { RecentBindings, type RecordedBinding } from './recent-bindings.ts';
 import { DEFAULT_ESTIMATE } from '../../../common/policy-defaults.ts';
 import type { LoadRules } from './rules.ts';
