@@ -43,3 +43,23 @@ test('the local mode embeds its cluster from doubles/', () => {
   assert.match(local, /from '\.\.\/doubles\/apiserver\/server\.ts'/);
   assert.match(local, /from '\.\.\/doubles\/kubelet\/kubelet\.ts'/);
 });
+
+test('benchmarks live in bench/ only', () => {
+  const stray = sources(root)
+    .map((file) => relative(root, file))
+    .filter((rel) => /(^|\/)bench[^/]*\.(ts|mjs)$/.test(rel) && !rel.startsWith('bench/'));
+  assert.deepEqual(stray, []);
+});
+
+test('hack/ holds developer scripts only: no product source imports it', () => {
+  const hackDir = join(root, 'hack') + '/';
+  const offenders: string[] = [];
+  for (const file of sources(root).filter(isProduct)) {
+    if (file.startsWith(hackDir)) continue;
+    for (const [, spec] of readFileSync(file, 'utf8').matchAll(SPECIFIER)) {
+      if (resolve(dirname(file), spec!).startsWith(hackDir))
+        offenders.push(`${relative(root, file)} → ${spec}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+});
