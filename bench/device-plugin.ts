@@ -22,7 +22,9 @@ import { REAL_CLUSTER_ENV } from '../test/apiserver/cluster.ts';
 import { waitForEvent } from '../doubles/kubelet/kubelet.ts';
 import { CORE, Rig } from '../test/kubelet/rig.ts';
 import { writeFileAtomic } from '../node-agent/device-plugin/atomic-file.ts';
+import { type FsyncWay, fsyncFloor } from './device-plugin/fsync.ts';
 import type { ContainerAllocation } from '../node-agent/device-plugin/matcher.ts';
+import { type AllocatePhases, PHASES, phaseSplit } from './device-plugin/phases.ts';
 import type { DevicePlugin } from '../node-agent/device-plugin/plugin.ts';
 
 // 200 pods: more than kubelet's default of 110 per node, so the matcher's scan is not flattered.
@@ -62,6 +64,7 @@ export async function runDevicePluginBench(): Promise<void> {
   const roots = existsSync('/dev/shm') ? ['/tmp', '/dev/shm'] : ['/tmp'];
   const rows: Array<Array<string | number>> = [];
   const notes: string[] = [];
+  const splits: string[] = [];
   const fmt = (n: number) => n.toFixed(3);
   for (const root of roots) {
     const fs = filesystemOf(root);
@@ -80,6 +83,11 @@ export async function runDevicePluginBench(): Promise<void> {
     rows.push(row('Allocate, paced like kubelet', r.paced));
     rows.push(row('Allocate, back to back', r.burst));
     rows.push(row('process CPU per paced Allocate (both ends)', r.cpu));
+    for (const w of r.ways) {
+      rows.push(row(`floor, interleaved: ${w.name}`, w.wall));
+      rows.push(row(`  its process CPU`, w.cpu));
+    }
+    splits.push(phaseTable(`${root}, ${fs}`, r.phases));
     const verdict =
       fs === 'tmpfs'
         ? ''
@@ -94,10 +102,29 @@ export async function runDevicePluginBench(): Promise<void> {
   }
   console.log(table(['call', 'n', 'p50 ms', 'p99 ms', 'max ms'], rows));
   console.log(
+    `\nWhere a paced Allocate's time goes (ms; "slowest" = mean over the calls at or above its p99):\n`,
+  );
+  console.log(splits.join('\n\n'));
+  console.log(
     `\nAllocate = match + config file + one journal append with fdatasync + answer; target p99 <= ${TARGET_P99_MS} ms ` +
       `paced, on a disk-backed checkpoint (tmpfs rows show the plugin without the disk). ${notes.join('; ')}. ` +
       `${PODS} pods on 4 GPUs, up to ${PODS} allocations held; the first ${WARMUP} Allocates (cold) are not in the paced figure.\n`,
   );
+}
+
+/** Each phase's p50 and p99 over the paced Allocates, and its mean over the slowest ones. */
+function phaseTable(where: string, phases: AllocatePhases[]): string {
+  const total = (p: AllocatePhases) => PHASES.reduce((a, k) => a + p[k], 0);
+  const totals = phases.map(total);
+  const p99 = summarise(totals, 0).p99;
+  const slow = phases.filter((p) => total(p) >= p99);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  const rows = [...PHASES, 'total'].map((k) => {
+    const of = (p: AllocatePhases) => (k === 'total' ? total(p) : p[k as keyof AllocatePhases]);
+    const s = summarise(phases.map(of), 0);
+    return [`${k} [${where}]`, s.n, s.p50.toFixed(3), s.p99.toFixed(3), mean(slow.map(of)).toFixed(3)];
+  });
+  return table(['phase', 'n', 'p50 ms', 'p99 ms', 'slowest, mean ms'], rows);
 }
 
 /**
@@ -134,6 +161,9 @@ interface BenchFigures {
   /** CPU ms of the whole process per paced Allocate. */
   cpu: LatencySummary;
   gc: GcInside;
+  /** Per paced Allocate, where its time went. */
+  phases: AllocatePhases[];
+  ways: FsyncWay[];
 }
 
 interface GcInside {
@@ -243,6 +273,8 @@ async function benchOn(tmpRoot: string): Promise<BenchFigures> {
     // Per paced Allocate: the process's CPU (both ends of the call, and whatever else ran in it,
     // such as the watch event of the previous PATCH) and the call's window, to find GC inside it.
     const cpu: number[] = [];
+    const split = phaseSplit(plugin);
+    const phases: AllocatePhases[] = [];
     const windows: Array<[number, number]> = [];
     const measure = async (from: number, to: number, paced: boolean): Promise<LatencySummary> => {
       const latencies: number[] = [];
@@ -256,6 +288,7 @@ async function benchOn(tmpRoot: string): Promise<BenchFigures> {
         latencies.push(e - s);
         if (!paced) continue;
         const used = process.cpuUsage(c);
+        phases.push(split.phases(s, e));
         cpu.push((used.user + used.system) / 1000);
         windows.push([s, e]);
         await plugin.settled();
@@ -276,14 +309,18 @@ async function benchOn(tmpRoot: string): Promise<BenchFigures> {
       cold = await measure(0, WARMUP, true);
       floor.length = 0;
       cpu.length = 0;
+      phases.length = 0;
       windows.length = 0;
       gc.start();
       paced = await measure(WARMUP, half, true);
     } finally {
       closeSync(floorFd);
+      split.restore();
     }
     const gcInPaced = await gc.inside(windows, paced.p99);
     const burst = await measure(half, PODS, false);
+    // The disk's floor by way of writing: the ways interleaved, paced by the same settle.
+    const ways = await fsyncFloor(rig.checkpointDir, PACED, () => plugin.settled());
     await plugin.settled();
     // The ledger as it stood mid-run (the paced Allocates' average size), written the old way.
     const ledger = plugin.allocations().slice(0, (WARMUP + half) / 2);
@@ -302,6 +339,8 @@ async function benchOn(tmpRoot: string): Promise<BenchFigures> {
       burst,
       cpu: all(cpu),
       gc: gcInPaced,
+      phases,
+      ways,
     };
   } finally {
     await rig.close();

@@ -107,9 +107,12 @@ export function decodeVgpuAssignment(
   return { ok: true, assignment: { containers: out } };
 }
 
+/** Hoisted: a regex literal in a function body is a new RegExp per call, and Allocate asks once per pod. */
+const ASSUME_TIME = /^\d{1,15}$/;
+
 /** The assume time, or undefined when absent or not a plain epoch-milliseconds number. */
 export function decodeAssumeTime(text: string | undefined): number | undefined {
-  if (text === undefined || !/^\d{1,15}$/.test(text)) return undefined;
+  if (text === undefined || !ASSUME_TIME.test(text)) return undefined;
   return Number(text);
 }
 

@@ -170,7 +170,8 @@ export function matchAllocate(
   // Continuing an allocation only makes sense while its pod still waits: a recovered entry of a
   // pod that is gone (not yet swept) must not be handed to whoever starts next.
   const waiting = waitingPodUIDs(pods);
-  const byAge = [...ledger]
+  // filter makes the copy sort needs; no spread of the whole ledger first.
+  const byAge = ledger
     .filter((e) => waiting.has(e.allocation.podUID))
     .sort((a, b) => a.allocation.allocatedAtMs - b.allocation.allocatedAtMs);
   const inFlight = byAge.find(
@@ -186,7 +187,15 @@ export function matchAllocate(
   );
   if (retry) return { kind: 'existing', entry: retry, why: 'retry' };
 
-  const taken = new Set(ledger.map((e) => `${e.allocation.podUID}/${e.allocation.container}`));
+  // The containers already allocated, of waiting pods only: the loop below skips every other pod,
+  // and on a busy node most allocations belong to pods already marked. Keyed by pod, then name, so
+  // neither building it nor asking it makes a `uid/name` string per pod on every Allocate.
+  const taken = new Map<string, Set<string>>();
+  for (const e of byAge) {
+    const names = taken.get(e.allocation.podUID);
+    if (names) names.add(e.allocation.container);
+    else taken.set(e.allocation.podUID, new Set([e.allocation.container]));
+  }
   let best: Extract<MatchResult, { kind: 'new' }> | undefined;
   let assigned = 0;
   for (const pod of pods) {
@@ -196,7 +205,7 @@ export function matchAllocate(
     if (isMarkedAllocated(pod) || isPodFinished(pod) || pod.metadata?.deletionTimestamp) continue;
     assigned++;
     // Only a pod's first unallocated GPU container can be next: kubelet goes through them in order.
-    const c = gpuContainers(pod).find((x) => !taken.has(`${uid}/${x.name}`));
+    const c = firstUnallocated(gpuContainers(pod), taken.get(uid));
     if (c && c.request[kind] === count) {
       if (
         !best ||
@@ -214,6 +223,15 @@ export function matchAllocate(
       `no pod on this node waits for ${count} ${resourceName} ` +
       `(${assigned} assigned pod(s) not yet allocated; none has an unallocated container requesting exactly ${count})`,
   };
+}
+
+/** The first of `containers` not in `held`: a loop, not `find`, so no closure per pod per call. */
+function firstUnallocated(
+  containers: readonly GpuContainer[],
+  held: ReadonlySet<string> | undefined,
+): GpuContainer | undefined {
+  for (const c of containers) if (!held?.has(c.name)) return c;
+  return undefined;
 }
 
 /** Creation time, earliest first (a pod without one last), then UID. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Pod } from '@kubernetes/client-node';
 import { status } from '@grpc/grpc-js';
 import type { Clock } from '../../common/clock.ts';
-import { apiStatus, errorMessage, requestOptions } from '../../common/kube.ts';
+import { apiStatus, errorMessage, requestOptions, reuseConnections } from '../../common/kube.ts';
 import type { Logger } from '../../common/log.ts';
 import { Reflector, type ReflectorEvent } from '../../common/reflector.ts';
 import {
@@ -155,7 +155,10 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     this.memoryUnitMiB = config.memoryUnitMiB ?? DEFAULT_VGPU_MEMORY_UNIT_MIB;
     this.names = vgpuResourceNames(config.resourceNames ?? 'loadwise');
     const logger = config.logger;
-    this.core = config.kubeConfig.makeApiClient(CoreV1Api);
+    // The PATCH that marks each allocated pod (and the reads Allocate may fall back to) over kept-alive
+    // connections: client-node otherwise connects, and against a real API server handshakes TLS, per
+    // request. On a view of the agent's config (Object.create), so its other clients stay as they are.
+    this.core = reuseConnections(Object.create(config.kubeConfig) as KubeConfig).makeApiClient(CoreV1Api);
     this.checkpoint = new Checkpoint(config.checkpointDir, () => config.clock.now());
     const server = (kind: VgpuResourceKind) =>
       new ResourceServer(
