@@ -69,8 +69,12 @@ export interface ExtenderDeps {
   };
   /** The `spec.schedulerName`s whose pods this extender binds. */
   schedulerNames: ReadonlySet<string>;
-  /** When the controller last confirmed a node's figures (its "synced up to" record); NaN: unknown. */
-  confirmedAt?: (node: string) => number;
+  /**
+   * When the controller last confirmed a node's figures (its "synced up to" record) as of `nowMs`
+   * (the verb call's one clock reading: a clock read per candidate node cost more than the rule
+   * applied to it); NaN: unknown.
+   */
+  confirmedAt?: (node: string, nowMs: number) => number;
   events: ExtenderEvents;
   logger: Logger;
   /** vGPU placement: what is assigned where and how shares are placed (written with the Binding). */
@@ -380,7 +384,7 @@ export class Extender {
       figures: entry.figures,
       allocatable: entry.allocatable,
       bindings: this.deps.recent.forNode(entry.name, now),
-      confirmedMs: this.deps.confirmedAt?.(entry.name),
+      confirmedMs: this.deps.confirmedAt?.(entry.name, now),
     };
   }
 }
