@@ -12,10 +12,21 @@ export interface TargetShape {
   readonly popularity: number;
 }
 
+/**
+ * Keys already worked out, by task (a TaskRequest is read-only): the extender's mix of the last
+ * 1000 requests is modelled anew every 10 requests, and building 1000 key strings was most of that.
+ */
+const shapeKeys = new WeakMap<TaskRequest, string>();
+
 /** Memory does not make a shape: like the FGD artifact, shapes are CPU × GPU × model. */
 function shapeKey(t: TaskRequest): string {
-  const cpuOnly = taskKind(t) === TaskKind.Cpu;
-  return `${t.cpuMilli}/${cpuOnly ? 0 : t.gpuMilli}/${cpuOnly ? 0 : t.gpuCount}/${t.gpuModels.join('|')}`;
+  let key = shapeKeys.get(t);
+  if (key === undefined) {
+    const cpuOnly = taskKind(t) === TaskKind.Cpu;
+    key = `${t.cpuMilli}/${cpuOnly ? 0 : t.gpuMilli}/${cpuOnly ? 0 : t.gpuCount}/${t.gpuModels.join('|')}`;
+    shapeKeys.set(t, key);
+  }
+  return key;
 }
 
 /**
