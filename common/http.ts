@@ -167,14 +167,15 @@ export function createServer(opts: ServerOptions): FastifyInstance {
 
 /**
  * Registers `methods` on `path` and answers every other method with 405 and an Allow header,
- * which fastify alone would answer with 404. `options` carries a route's schema and config.
+ * which fastify alone would answer with 404. `options` carries a route's schema, config
+ * and onResponse hook.
  */
 export function route(
   app: FastifyInstance,
   path: string,
   methods: HTTPMethods[],
   handler: RouteHandlerMethod,
-  options: Pick<RouteOptions, 'schema' | 'config'> = {},
+  options: Pick<RouteOptions, 'schema' | 'config' | 'onResponse'> = {},
 ): void {
   const allowed = methods.includes('GET') ? [...methods, 'HEAD' as const] : methods;
   app.route({ ...options, method: methods, url: path, handler });

@@ -140,7 +140,7 @@ export class SchedulerApp {
       nodes: this.nodes,
       recent: this.recent,
       clock: opts.clock,
-      confirmedAt: syncRecord ? (node) => syncRecord.confirmedAt(node) : undefined,
+      confirmedAt: syncRecord ? (node, nowMs) => syncRecord.confirmedAt(node, nowMs) : undefined,
       rules: () => this.rules,
       bindPod,
       readPod,

@@ -54,4 +54,26 @@ describe('GPU ledger', () => {
     ledger.prune(10_000, 5_000);
     assert.deepEqual(freeCore(ledger, 'n1'), [100, 100]);
   });
+
+  it('answers free lists that follow every change of usage and of the inventory', () => {
+    const ledger = new GpuLedger();
+    assert.deepEqual(freeCore(ledger, 'n1'), [100, 100]);
+    ledger.assume('ns', 'a', 'n1', { main: [{ index: 1, core: 40, memoryMiB: 1024 }] }, 0);
+    assert.deepEqual(freeCore(ledger, 'n1'), [100, 60]);
+    // Read again unchanged, then after a change on another node: the same answer.
+    assert.deepEqual(freeCore(ledger, 'n1'), [100, 60]);
+    ledger.assume('ns', 'b', 'n2', { main: [{ index: 0, core: 10, memoryMiB: 1024 }] }, 0);
+    assert.deepEqual(freeCore(ledger, 'n1'), [100, 60]);
+    // The node's inventory republished with a third GPU (a new entry, as the node index makes one).
+    const grown = [...inventory, { ...inventory[0]!, index: 2, uuid: 'GPU-2' }];
+    assert.deepEqual(
+      ledger.free('n1', grown).map((g) => g.core),
+      [100, 60, 100],
+    );
+    ledger.forget('ns', 'a');
+    assert.deepEqual(
+      ledger.free('n1', grown).map((g) => g.core),
+      [100, 100, 100],
+    );
+  });
 });

@@ -26,6 +26,15 @@ export class GpuLedger {
   private readonly pods = new Map<string, Holding>();
   /** By node, then GPU index: the sum of what the node's holdings assign there, kept as they change. */
   private readonly used = new Map<string, Map<number, GpuUse>>();
+  /**
+   * By node: the free list last handed out and the inventory it was worked out for, kept until the
+   * node's usage changes. A /filter asks for every candidate's list, and most nodes' usage has not
+   * changed since the previous pod's. Callers only read the lists (fitPod copies what it changes).
+   */
+  private readonly freeLists = new Map<
+    string,
+    { inventory: readonly GpuDevice[]; list: readonly GpuFree[] }
+  >();
 
   private set(podKey: string, holding: Holding): void {
     this.remove(podKey);
@@ -34,6 +43,7 @@ export class GpuLedger {
   }
 
   private count(holding: Holding, sign: 1 | -1): void {
+    this.freeLists.delete(holding.node);
     let gpus = this.used.get(holding.node);
     if (!gpus) this.used.set(holding.node, (gpus = new Map()));
     for (const s of holding.shares) {
@@ -90,6 +100,8 @@ export class GpuLedger {
 
   /** Drops own assumptions older than `horizonMs` that the watch never confirmed (a failed start, say). */
   prune(nowMs: number, horizonMs: number): void {
+    // Lists of nodes no longer asked about (deleted, renamed) would otherwise stay for good.
+    this.freeLists.clear();
     for (const [k, h] of this.pods)
       if (h.assumedAtMs !== undefined && h.assumedAtMs < nowMs - horizonMs) this.remove(k);
   }
@@ -100,11 +112,15 @@ export class GpuLedger {
   }
 
   /** What is left on each of `node`'s GPUs (assignments to GPUs not in the inventory are ignored). */
-  free(node: string, inventory: readonly GpuDevice[]): GpuFree[] {
+  free(node: string, inventory: readonly GpuDevice[]): readonly Readonly<GpuFree>[] {
+    const cached = this.freeLists.get(node);
+    if (cached && cached.inventory === inventory) return cached.list;
     const used = this.used.get(node);
-    return inventory.map((d) => {
+    const list = inventory.map((d) => {
       const u = used?.get(d.index);
       return { device: d, core: 100 - (u?.core ?? 0), memoryMiB: d.memoryMiB - (u?.memoryMiB ?? 0) };
     });
+    this.freeLists.set(node, { inventory, list });
+    return list;
   }
 }

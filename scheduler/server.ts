@@ -1,6 +1,6 @@
 // The extender's HTTP face: kube-scheduler's JSON in, validated and bounded, the verbs' answers out.
 import { type TSchema, Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onResponseHookHandler } from 'fastify';
 import {
   EXTENDER_BODY_LIMIT_BYTES,
   EXTENDER_PATHS,
@@ -64,6 +64,9 @@ const BindingSchema = Type.Object({
   Node: Name,
 });
 
+/** The extender verbs the request metrics count. */
+type Verb = 'filter' | 'prioritize' | 'bind';
+
 export interface ExtenderServerOptions {
   extender: Extender;
   metrics: ExtenderMetrics;
@@ -84,14 +87,17 @@ export function createExtenderServer(opts: ExtenderServerOptions): FastifyInstan
   });
   const { extender, metrics } = opts;
 
-  app.addHook('onResponse', (request, reply, done) => {
-    const verb = request.routeOptions.config.verb;
-    if (verb) {
+  // A hook per verb route, its verb fixed when the route is made: reading it back from the request
+  // (request.routeOptions) makes fastify build a fresh options object on every request.
+  const counted = (verb: Verb) => {
+    const labels = { verb };
+    const onResponse: onResponseHookHandler = (_request, reply, done) => {
       metrics.requests.inc({ verb, code: String(reply.statusCode) });
-      metrics.duration.observe({ verb }, reply.elapsedTime / 1000);
-    }
-    done();
-  });
+      metrics.duration.observe(labels, reply.elapsedTime / 1000);
+      done();
+    };
+    return { onResponse };
+  };
 
   route(
     app,
@@ -100,7 +106,7 @@ export function createExtenderServer(opts: ExtenderServerOptions): FastifyInstan
     async (request) => extender.filter(request.body as ExtenderArgs),
     {
       schema: { body: ArgsSchema },
-      config: { verb: 'filter' },
+      ...counted('filter'),
     },
   );
   route(
@@ -108,7 +114,7 @@ export function createExtenderServer(opts: ExtenderServerOptions): FastifyInstan
     EXTENDER_PATHS.prioritize,
     ['POST'],
     async (request) => extender.prioritize(request.body as ExtenderArgs),
-    { schema: { body: ArgsSchema, response: { 200: PriorityListSchema } }, config: { verb: 'prioritize' } },
+    { schema: { body: ArgsSchema, response: { 200: PriorityListSchema } }, ...counted('prioritize') },
   );
   route(
     app,
@@ -117,7 +123,7 @@ export function createExtenderServer(opts: ExtenderServerOptions): FastifyInstan
     async (request) => extender.bind(request.body as ExtenderBindingArgs),
     {
       schema: { body: BindingSchema },
-      config: { verb: 'bind' },
+      ...counted('bind'),
     },
   );
   opsRoutes(app, {
@@ -126,11 +132,4 @@ export function createExtenderServer(opts: ExtenderServerOptions): FastifyInstan
       opts.ready() ? undefined : 'the Node and Pod caches have not synced with the API server yet',
   });
   return app;
-}
-
-declare module 'fastify' {
-  interface FastifyContextConfig {
-    /** The extender verb a route serves, for the request metrics. */
-    verb?: 'filter' | 'prioritize' | 'bind';
-  }
 }

@@ -79,7 +79,7 @@ export class SyncRecordWatch {
     return this.reflector.stop();
   }
 
-  confirmedAt(node: string): number {
-    return confirmedAtMs(this.record, node, this.clock.now());
+  confirmedAt(node: string, nowMs = this.clock.now()): number {
+    return confirmedAtMs(this.record, node, nowMs);
   }
 }

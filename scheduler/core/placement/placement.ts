@@ -156,8 +156,10 @@ export interface WorkloadModel {
 export function workloadModel(
   seen: readonly TaskRequest[],
   options: PlacementOptions = DEFAULT_PLACEMENT_OPTIONS,
+  /** shapeKey of each of `seen`, where the caller keeps them (see targetWorkload). */
+  keys?: readonly string[],
 ): WorkloadModel {
-  const shapes = targetWorkload(seen, options.coverage);
+  const shapes = targetWorkload(seen, options.coverage, 0, keys);
   return {
     shapes,
     cpuRatio: cpuPerGpuMilli(seen),

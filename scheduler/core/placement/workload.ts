@@ -13,7 +13,7 @@ export interface TargetShape {
 }
 
 /** Memory does not make a shape: like the FGD artifact, shapes are CPU × GPU × model. */
-function shapeKey(t: TaskRequest): string {
+export function shapeKey(t: TaskRequest): string {
   const cpuOnly = taskKind(t) === TaskKind.Cpu;
   return `${t.cpuMilli}/${cpuOnly ? 0 : t.gpuMilli}/${cpuOnly ? 0 : t.gpuCount}/${t.gpuModels.join('|')}`;
 }
@@ -21,17 +21,21 @@ function shapeKey(t: TaskRequest): string {
 /**
  * `wholeGpuWeight` w counts a task of k whole GPUs as 1 + k·w tasks (the artifact's
  * gpuResWeight; 0, the paper's setting, counts tasks): rare multi-GPU tasks then enter the target.
+ * `keys[i]`, when given, is shapeKey(tasks[i]), kept by a caller that models the same tasks again
+ * and again (the extender's mix of its last 1000 requests, every 10 requests).
  */
 export function targetWorkload(
   tasks: readonly TaskRequest[],
   coverage = 0.95,
   wholeGpuWeight = 0,
+  keys?: readonly string[],
 ): TargetShape[] {
   if (!(coverage > 0 && coverage <= 1)) throw new Error(`coverage ${coverage} not in (0, 1]`);
   const counts = new Map<string, { task: TaskRequest; count: number }>();
   let all = 0;
-  for (const t of tasks) {
-    const k = shapeKey(t);
+  for (let i = 0; i < tasks.length; i++) {
+    const t = tasks[i]!;
+    const k = keys ? keys[i]! : shapeKey(t);
     const w = taskKind(t) === TaskKind.Whole ? 1 + t.gpuCount * wholeGpuWeight : 1;
     all += w;
     const e = counts.get(k);

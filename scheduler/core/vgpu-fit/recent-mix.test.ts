@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { workloadModel } from '../placement/index.ts';
 import { RecentRequests } from './recent-mix.ts';
 import type { PodGpuRequest } from './request.ts';
 
@@ -70,5 +71,13 @@ describe('recent vGPU request mix', () => {
 
   it('refuses a capacity below one', () => {
     assert.throws(() => new RecentRequests(0), /must be ≥ 1/);
+  });
+
+  it('models its mix exactly as the requests themselves model, with the keys it keeps', () => {
+    const mix = new RecentRequests(50);
+    // Past the ring's end, so kept keys must follow the overwritten positions.
+    for (let i = 0; i < 137; i++) mix.recordPod(share([10, 25, 25, 40, 100][i % 5]!, 1 + (i % 2)));
+    const model = mix.model();
+    assert.deepEqual(model, workloadModel(mix.tasks()));
   });
 });

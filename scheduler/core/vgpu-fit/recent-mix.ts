@@ -2,6 +2,7 @@
 // fragmentation score measures against. Bounded by count (the last N container requests), so it
 // needs no clock and follows the workload as it changes.
 import { type TaskRequest, type WorkloadModel, workloadModel } from '../placement/index.ts';
+import { shapeKey } from '../placement/workload.ts';
 import { containerTask } from './fgd.ts';
 import type { PodGpuRequest } from './request.ts';
 
@@ -9,6 +10,11 @@ export const DEFAULT_RECENT_REQUESTS = 1000;
 
 export class RecentRequests {
   private readonly ring: TaskRequest[] = [];
+  /**
+   * shapeKey of each request in `ring`, at the same position: worked out once per request rather
+   * than at every rebuild of the model (1000 key strings each time, most of a rebuild's cost).
+   */
+  private readonly keys: string[] = [];
   private next = 0;
   private cached: WorkloadModel | undefined;
   /** Requests recorded since `cached` was built. */
@@ -20,8 +26,14 @@ export class RecentRequests {
 
   /** Counts one request; the oldest one drops out once `capacity` are held. */
   record(task: TaskRequest): void {
-    if (this.ring.length < this.capacity) this.ring.push(task);
-    else this.ring[this.next] = task;
+    const key = shapeKey(task);
+    if (this.ring.length < this.capacity) {
+      this.ring.push(task);
+      this.keys.push(key);
+    } else {
+      this.ring[this.next] = task;
+      this.keys[this.next] = key;
+    }
     this.next = (this.next + 1) % this.capacity;
     this.stale++;
   }
@@ -33,7 +45,7 @@ export class RecentRequests {
    */
   model(): WorkloadModel {
     if (!this.cached || this.stale >= Math.max(1, Math.ceil(this.ring.length / 100))) {
-      this.cached = workloadModel(this.ring);
+      this.cached = workloadModel(this.ring, undefined, this.keys);
       this.stale = 0;
     }
     return this.cached;
