@@ -24,12 +24,12 @@ import {
   VGPU_ASSIGNMENT_ANNOTATION,
   VGPU_ASSUME_TIME_ANNOTATION,
 } from '../contracts/index.ts';
-import { fgdCosts, fgdPlace, fgdScores } from './core/vgpu-fit/fgd.ts';
-import { fitPod, type GpuPolicy } from './core/vgpu-fit/fit.ts';
+import type { GpuPolicy } from './core/vgpu-fit/fit.ts';
 import { RecentRequests } from './core/vgpu-fit/recent-mix.ts';
 import { type PodGpuRequest, podGpuRequest } from './core/vgpu-fit/request.ts';
 import { bindRefusal, refuseWithoutUid } from './bind-guard.ts';
 import type { GpuLedger } from './gpu-ledger.ts';
+import { type GpuPlacementPolicy, gpuPlacementPolicy } from './gpu-policies.ts';
 import type { NodeEntry, NodeIndex } from './node-index.ts';
 
 export const UNKNOWN_NODE_REASON = 'node not in the extender cache (not yet seen, or deleted)';
@@ -119,8 +119,12 @@ export class Extender {
   readonly mix: RecentRequests;
   private lastAssumeMs = 0;
 
+  /** The vGPU placement policy, chosen once (undefined: the extender runs without vGPU placement). */
+  private readonly gpuPolicy: GpuPlacementPolicy | undefined;
+
   constructor(private readonly deps: ExtenderDeps) {
     this.mix = deps.gpu?.mix ?? new RecentRequests();
+    this.gpuPolicy = deps.gpu && gpuPlacementPolicy(deps.gpu.policy, deps.gpu.ledger, this.mix);
   }
 
   filter(args: ExtenderArgs): ExtenderFilterResult {
@@ -193,13 +197,13 @@ export class Extender {
     const loadScore = (entry: NodeEntry) =>
       scoreByLoad(this.load(entry, now), demand, rules, now, stale.observe).exact;
     let result: HostPriorityList;
-    if (this.deps.gpu?.policy === 'fgd' && request !== undefined && typeof request !== 'string') {
-      result = this.prioritizeFgd(entries, request, loadScore);
+    if (this.gpuPolicy && request !== undefined && typeof request !== 'string') {
+      result = this.prioritizeGpu(this.gpuPolicy, entries, request, loadScore);
     } else {
       result = entries.map((entry) =>
         typeof entry === 'string'
           ? { Host: entry, Score: 0 }
-          : { Host: entry.name, Score: this.score(entry, seen, loadScore(entry)) },
+          : { Host: entry.name, Score: Math.round(loadScore(entry)) },
       );
     }
     stale.report('prioritize', this.deps.events);
@@ -207,50 +211,33 @@ export class Extender {
   }
 
   /**
-   * fgd: every candidate is placed by the fragmentation rule (one scratch fleet of the candidates,
-   * core/vgpu-fit/fgd.ts); the cheapest gets a GPU score of 10, costlier ones less (fgdScores), and the
-   * node's score is the mean of its load score and its GPU score, as binpack/spread do. A
-   * candidate the pod does not fit scores 0.
+   * A vGPU pod: a node's score is the mean of its load score and the policy's GPU score
+   * (gpu-policies.ts); a candidate the pod does not fit scores 0.
    */
-  private prioritizeFgd(
+  private prioritizeGpu(
+    policy: GpuPlacementPolicy,
     entries: (NodeEntry | string)[],
     request: PodGpuRequest,
     loadScore: (entry: NodeEntry) => number,
   ): HostPriorityList {
-    const ledger = this.deps.gpu!.ledger;
     const known: NodeEntry[] = [];
     for (const e of entries) if (typeof e !== 'string') known.push(e);
-    const costs = fgdCosts(
-      known.map((e) => ({ gpus: e.gpus, used: ledger.usage(e.name) })),
-      request,
-      this.mix.model(),
-    );
-    const gpuScores = fgdScores(costs);
+    const gpuScores = policy.gpuScores(known, request);
     let k = 0;
     return entries.map((entry) => {
       if (typeof entry === 'string') return { Host: entry, Score: 0 };
-      const i = k++;
-      if (Number.isNaN(costs[i])) return { Host: entry.name, Score: 0 };
-      return { Host: entry.name, Score: Math.round((loadScore(entry) + gpuScores[i]!) / 2) };
+      const gpuScore = gpuScores[k++]!;
+      if (Number.isNaN(gpuScore)) return { Host: entry.name, Score: 0 };
+      return { Host: entry.name, Score: Math.round((loadScore(entry) + gpuScore) / 2) };
     });
-  }
-
-  /** The load score; for a GPU pod, averaged with how well its GPUs pack on the node. */
-  private score(entry: NodeEntry, seen: SeenPod, loadExact: number): number {
-    const gpu = this.deps.gpu;
-    if (!gpu || seen.gpu === undefined || typeof seen.gpu === 'string') return Math.round(loadExact);
-    const fit = fitPod(gpu.ledger.free(entry.name, entry.gpus), seen.gpu, gpu.policy);
-    if (!fit.ok) return 0;
-    const gpuScore = (gpu.policy === 'binpack' ? fit.fill : 1 - fit.fill) * 10;
-    return Math.round((loadExact + gpuScore) / 2);
   }
 
   /** Why the node cannot host the pod's GPU request, or undefined when it can (or the pod has none). */
   private gpuMisfit(entry: NodeEntry, request: SeenPod['gpu']): string | undefined {
     if (request === undefined) return undefined;
     if (typeof request === 'string') return request;
-    if (!this.deps.gpu) return 'the extender runs without vGPU placement';
-    const fit = fitPod(this.deps.gpu.ledger.free(entry.name, entry.gpus), request, this.deps.gpu.policy);
+    if (!this.gpuPolicy) return 'the extender runs without vGPU placement';
+    const fit = this.gpuPolicy.fit(entry, request);
     return fit.ok ? undefined : fit.reason;
   }
 
@@ -326,25 +313,15 @@ export class Extender {
     assumeMs: number,
   ): Record<string, GpuShare[]> | string {
     if (typeof request === 'string') return request;
-    const gpu = this.deps.gpu;
-    if (!gpu) return 'the extender runs without vGPU placement';
+    const policy = this.gpuPolicy;
+    if (!policy) return 'the extender runs without vGPU placement';
     const entry = this.deps.nodes.get(args.Node);
     if (!entry) return UNKNOWN_NODE_REASON;
-    const free = gpu.ledger.free(entry.name, entry.gpus);
     // The fit check decides whether the node can take the pod (and says why not) under every policy.
-    const fit = fitPod(free, request, gpu.policy);
+    const fit = policy.fit(entry, request);
     if (!fit.ok) return `the node can no longer take the pod: ${fit.reason}`;
-    let containers = fit.containers;
-    if (gpu.policy === 'fgd') {
-      // The GPUs the same rule chose in prioritize: the choice inside a node depends only on the
-      // node and the mix. Both check the same fit; should fgd still find nothing, the fit's stands.
-      const [placed] = fgdPlace(
-        [{ gpus: entry.gpus, used: gpu.ledger.usage(entry.name) }],
-        request,
-        this.mix.model(),
-      );
-      if (placed?.ok) containers = placed.containers;
-    }
+    const containers = policy.place(entry, request, fit);
+    const gpu = this.deps.gpu!;
     gpu.ledger.assume(args.PodNamespace, args.PodName, args.Node, containers, assumeMs);
     return containers;
   }
