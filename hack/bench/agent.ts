@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 // @ts-expect-error: a plain ESM build script without type declarations.
 import { bundle, NODE_FLAGS } from '../build.mjs';
 import type { DayReport, MemoryFigures } from './agent-day.ts';
+import { MEMORY_SIGNAL, SAMPLE_SIGNAL } from './agent-signals.ts';
 import { fmt, type LatencySummary, mb, summarise, table } from './stats.ts';
 
 const HTTP_REQUESTS = 5_000;
@@ -64,12 +65,18 @@ async function timeRequests(base: string, path: string): Promise<LatencySummary>
 }
 
 async function run(label: string, argv: string[], rounds = 1): Promise<Run> {
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  const report = JSON.parse(line) as DayReport;
+  // No IPC channel: it would cost the child megabytes the image's agent never has (agent-day.ts).
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const nextLine = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`${label}: the agent exited before answering`);
+    return value as string;
+  };
+  const report = JSON.parse(await nextLine()) as DayReport;
   const ask = async (message: 'memory' | 'sample') => {
-    child.send(message);
-    return ((await once(child, 'message')) as [MemoryFigures])[0];
+    child.kill(message === 'memory' ? MEMORY_SIGNAL : SAMPLE_SIGNAL);
+    return JSON.parse(await nextLine()) as MemoryFigures;
   };
   const statistics = await timeRequests(report.address, '/statistics');
   const healthz = await timeRequests(report.address, '/healthz');
@@ -90,8 +97,9 @@ async function run(label: string, argv: string[], rounds = 1): Promise<Run> {
     }
     afterThreeRounds = await afterNextSample();
   }
-  child.send('stop');
-  await once(child, 'exit');
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await exited;
   return { label, report, statistics, healthz, metrics, afterRequests, afterSample, afterThreeRounds };
 }
 
