@@ -20,6 +20,14 @@ export interface MemoryFigures {
   external: number;
 }
 
+/** A collection in the agent: [start, duration], ms since the epoch (performance.timeOrigin based). */
+export type GcSpan = [start: number, durationMs: number];
+
+/** What the agent answers a signal with: its memory, and the collections since its last answer. */
+export interface MemoryReport extends MemoryFigures {
+  gcs: GcSpan[];
+}
+
 export interface DayReport {
   address: string;
   rssStart: number;
@@ -128,8 +136,16 @@ process.stdout.write(`${JSON.stringify(report)}\n`);
 // Driven by signals, each answered with one JSON line of memory figures on stdout, not by an IPC
 // channel, which the image's agent never has: it costs a bare node child ~2.5 MB of RSS, and this
 // agent ~0.2 MB (most of what it loads, the agent loads anyway), counted as the agent's until now.
-const reportMemory = () =>
-  process.stdout.write(`${JSON.stringify(process.memoryUsage() satisfies MemoryFigures)}\n`);
+// Collections while serving, so the parent can tell requests a collection paused from the rest.
+let gcs: GcSpan[] = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcs.push([performance.timeOrigin + e.startTime, e.duration]);
+}).observe({ entryTypes: ['gc'] });
+const reportMemory = () => {
+  const answer: MemoryReport = { ...process.memoryUsage(), gcs };
+  gcs = [];
+  process.stdout.write(`${JSON.stringify(answer)}\n`);
+};
 process.on(MEMORY_SIGNAL, reportMemory);
 process.on(SAMPLE_SIGNAL, () => {
   // The next sampling tick, as the agent's loop would take it (and trim the heap there).
