@@ -9,12 +9,14 @@ import { setTimeout } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 // @ts-expect-error: a plain ESM build script without type declarations.
 import { bundle, NODE_FLAGS } from '../hack/build.mjs';
-import type { DayReport, MemoryFigures } from './agent/day.ts';
+import type { DayReport, GcSpan, MemoryFigures, MemoryReport } from './agent/day.ts';
+import { MEMORY_SIGNAL, SAMPLE_SIGNAL } from './agent/signals.ts';
+import { bareNodeSplit, type RssSplit, rssSplitOf } from './agent/rss-split.ts';
 import { fmt, type LatencySummary, mb, summarise, table } from './stats.ts';
 
 const HTTP_REQUESTS = 5_000;
 const WARMUP_REQUESTS = 500;
-const HARNESS = fileURLToPath(new URL('agent-day.ts', import.meta.url));
+const HARNESS = fileURLToPath(new URL('agent/day.ts', import.meta.url));
 /** Targets of issue #16, printed beside the figures. */
 const TARGET_RSS_MB = 48;
 const TARGET_STATISTICS_P99_MS = 1;
@@ -29,14 +31,25 @@ interface Run {
   statistics: LatencySummary;
   healthz: LatencySummary;
   metrics: LatencySummary;
+  /** /statistics and /healthz split by whether a collection ran during the request. */
+  statisticsByGc: GcSplit;
+  healthzByGc: GcSplit;
   afterRequests: MemoryFigures;
   /** After the next sampling tick, where the agent trims its heap. */
   afterSample: MemoryFigures;
+  /** Where afterSample's RSS lies (files, V8 heap, the rest). */
+  afterSampleSplit: RssSplit;
   /** After three rounds of requests and a tick (only for the image): is it flat or still rising? */
   afterThreeRounds?: MemoryFigures;
 }
 
-async function timeRequests(base: string, path: string): Promise<LatencySummary> {
+/** One endpoint's timings: the summary, and each timed request's [start, end] in epoch ms. */
+interface Timed {
+  summary: LatencySummary;
+  spans: [start: number, end: number][];
+}
+
+async function timeRequests(base: string, path: string): Promise<Timed> {
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 1 });
   const url = new URL(path, base);
   const one = () =>
@@ -52,28 +65,57 @@ async function timeRequests(base: string, path: string): Promise<LatencySummary>
     });
   for (let i = 0; i < WARMUP_REQUESTS; i++) await one();
   const latencies: number[] = [];
+  const spans: [number, number][] = [];
   const start = performance.now();
   for (let i = 0; i < HTTP_REQUESTS; i++) {
     const t = performance.now();
     await one();
-    latencies.push(performance.now() - t);
+    const end = performance.now();
+    latencies.push(end - t);
+    spans.push([performance.timeOrigin + t, performance.timeOrigin + end]);
   }
   const wall = performance.now() - start;
   agent.destroy();
-  return summarise(latencies, wall);
+  return { summary: summarise(latencies, wall), spans };
+}
+
+/** Latencies of requests during which the agent collected garbage, apart from the others. */
+interface GcSplit {
+  withGc: LatencySummary;
+  withoutGc: LatencySummary;
+}
+
+/**
+ * Splits `timed` by whether one of `gcs` overlapped the request. Both clocks are epoch-based
+ * (performance.timeOrigin) on one machine; they agree to well under a request's duration.
+ */
+function splitByGc(timed: Timed, gcs: GcSpan[]): GcSplit {
+  const withGc: number[] = [];
+  const withoutGc: number[] = [];
+  for (const [start, end] of timed.spans) {
+    const paused = gcs.some(([gcStart, ms]) => gcStart < end && gcStart + ms > start);
+    (paused ? withGc : withoutGc).push(end - start);
+  }
+  return { withGc: summarise(withGc, 1), withoutGc: summarise(withoutGc, 1) };
 }
 
 async function run(label: string, argv: string[], rounds = 1): Promise<Run> {
-  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
-  const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  const report = JSON.parse(line) as DayReport;
-  const ask = async (message: 'memory' | 'sample') => {
-    child.send(message);
-    return ((await once(child, 'message')) as [MemoryFigures])[0];
+  // No IPC channel: it would cost the child megabytes the image's agent never has (agent/day.ts).
+  const child = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const nextLine = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`${label}: the agent exited before answering`);
+    return value as string;
   };
-  const statistics = await timeRequests(report.address, '/statistics');
-  const healthz = await timeRequests(report.address, '/healthz');
-  const metrics = await timeRequests(report.address, '/metrics');
+  const report = JSON.parse(await nextLine()) as DayReport;
+  const ask = async (message: 'memory' | 'sample') => {
+    child.kill(message === 'memory' ? MEMORY_SIGNAL : SAMPLE_SIGNAL);
+    return JSON.parse(await nextLine()) as MemoryReport;
+  };
+  const statisticsTimed = await timeRequests(report.address, '/statistics');
+  const healthzTimed = await timeRequests(report.address, '/healthz');
+  const metrics = (await timeRequests(report.address, '/metrics')).summary;
   // V8 hands emptied pages back from a background task just after a collection; the agent idles
   // for most of its sampling interval, so its memory is read a moment after the tick.
   const afterNextSample = async () => {
@@ -82,7 +124,11 @@ async function run(label: string, argv: string[], rounds = 1): Promise<Run> {
     return ask('memory');
   };
   const afterRequests = await ask('memory');
+  // Every collection since the agent started listening: the requests above, warm-up included.
+  const statisticsByGc = splitByGc(statisticsTimed, afterRequests.gcs);
+  const healthzByGc = splitByGc(healthzTimed, afterRequests.gcs);
   const afterSample = await afterNextSample();
+  const afterSampleSplit = rssSplitOf(child.pid!, afterSample.heapTotal);
   let afterThreeRounds: MemoryFigures | undefined;
   if (rounds > 1) {
     for (let round = 1; round < rounds; round++) {
@@ -90,9 +136,22 @@ async function run(label: string, argv: string[], rounds = 1): Promise<Run> {
     }
     afterThreeRounds = await afterNextSample();
   }
-  child.send('stop');
-  await once(child, 'exit');
-  return { label, report, statistics, healthz, metrics, afterRequests, afterSample, afterThreeRounds };
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  await exited;
+  return {
+    label,
+    report,
+    statistics: statisticsTimed.summary,
+    healthz: healthzTimed.summary,
+    metrics,
+    statisticsByGc,
+    healthzByGc,
+    afterRequests,
+    afterSample,
+    afterSampleSplit,
+    afterThreeRounds,
+  };
 }
 
 /** `rss (heap used + external)`, the split that tells a V8 heap apart from native memory. */
@@ -171,6 +230,28 @@ export async function runAgentBench(): Promise<void> {
   console.log(
     `(${HTTP_REQUESTS} sequential keep-alive requests per endpoint after ${WARMUP_REQUESTS} warm-up; 1 day of history; target /statistics p99 <= 1 ms)\n`,
   );
+  console.log(
+    table(
+      ['runtime', 'endpoint', 'requests a GC paused', 'their p50/p99 ms', 'the others: p50/p99 ms'],
+      runs.flatMap((r) =>
+        (
+          [
+            ['/statistics', r.statisticsByGc],
+            ['/healthz', r.healthzByGc],
+          ] as const
+        ).map(([path, split]) => [
+          r.label,
+          path,
+          `${split.withGc.n} of ${split.withGc.n + split.withoutGc.n}`,
+          `${fmt(split.withGc.p50)} / ${fmt(split.withGc.p99)}`,
+          `${fmt(split.withoutGc.p50)} / ${fmt(split.withoutGc.p99)}`,
+        ]),
+      ),
+    ),
+  );
+  console.log(
+    '(the tail split by whether a collection ran during the request; no sampling tick runs during these requests: the bench takes ticks only between rounds)\n',
+  );
   const bare = bareNodeRss([]);
   console.log(
     table(
@@ -203,6 +284,41 @@ export async function runAgentBench(): Promise<void> {
   console.log(
     '(RSS, in brackets V8 heap used + memory outside the heap; the agent trims its heap at a sampling tick)',
   );
+  // Where the image's RSS over bare node lies: the node binary's pages it touches (files), the V8
+  // heap, and the rest of its anonymous memory.
+  const bareSplit = bareNodeSplit(flags);
+  const splitRow = (label: string, m: RssSplit) => [
+    label,
+    mb(m.rss),
+    mb(m.files),
+    mb(m.anonymous),
+    mb(m.v8Heap),
+    mb(m.anonymous - m.v8Heap),
+  ];
+  const diff = (a: RssSplit, b: RssSplit): RssSplit => ({
+    rss: a.rss - b.rss,
+    files: a.files - b.files,
+    anonymous: a.anonymous - b.anonymous,
+    v8Heap: a.v8Heap - b.v8Heap,
+  });
+  console.log(
+    table(
+      [
+        'RSS split',
+        'RSS',
+        'files (node binary, libs)',
+        'anonymous',
+        'of it V8 heap',
+        'rest (malloc, stacks)',
+      ],
+      [
+        splitRow(`image, ${SETTLE_MS / 1000} s after the next sample`, image.afterSampleSplit),
+        splitRow('baseline: bare node, same flags', bareSplit),
+        splitRow('image over bare node', diff(image.afterSampleSplit, bareSplit)),
+      ],
+    ),
+  );
+  console.log('(/proc/PID/smaps_rollup; V8 heap = committed heap, process.memoryUsage().heapTotal)');
   const three = image.afterThreeRounds;
   if (three) {
     console.log(

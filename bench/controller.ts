@@ -27,7 +27,7 @@ function percentile(sorted: number[], p: number): number {
 
 export async function runControllerBench(): Promise<void> {
   const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
-  const script = fileURLToPath(new URL('bench-cluster.ts', import.meta.url));
+  const script = fileURLToPath(new URL('controller/cluster.ts', import.meta.url));
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', script, String(NODES), String(ECONOMY_NODES), String(clock.now())],

@@ -124,7 +124,7 @@ async function driveInterleaved(
 export async function runSchedulerBench(): Promise<void> {
   console.log(`## scheduler extender (${NODES} nodes in the cache)\n`);
   const built: string = await bundle(
-    fileURLToPath(new URL('bench-server.ts', import.meta.url)),
+    fileURLToPath(new URL('scheduler/server.ts', import.meta.url)),
     'dist/bench/extender-server.mjs',
   );
   const policy = fileURLToPath(new URL('../configs/policy.yaml', import.meta.url));
