@@ -11,10 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { openTestCluster, type TestCluster } from '../test/apiserver/cluster.ts';
 import { writeKubeconfig } from '../doubles/apiserver/kubeconfig.ts';
 import { httpsCall, makeCa, makeLeaf, type Pem } from '../test/support/certs.ts';
-import { startCommand } from '../test/support/process.ts';
+// @ts-expect-error: a plain JavaScript module without type declarations
+import { bundle } from '../hack/build.mjs';
+import { spawnWatched, startCommand } from '../test/support/process.ts';
 import { freePort } from '../test/support/wait.ts';
 
 const main = fileURLToPath(new URL('main.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const BUNDLE_DIR = `dist/test-scheduler-${process.pid}`;
 const policyExample = fileURLToPath(new URL('../configs/policy.yaml', import.meta.url));
 const argv = (args: string[]) => ['--import', 'tsx', main, ...args];
 
@@ -33,6 +37,7 @@ describe('loadwise-scheduler command', () => {
   after(async () => {
     await cluster.close();
     await rm(dir, { recursive: true, force: true });
+    await rm(join(ROOT, BUNDLE_DIR), { recursive: true, force: true });
   });
 
   it('documents every flag', () => {
@@ -141,58 +146,72 @@ describe('loadwise-scheduler command', () => {
     }
   });
 
-  it('serves mutual TLS on a public address and picks up a rotated certificate without a restart', async () => {
-    const serverCa = makeCa(dir, 'main-server-ca');
-    const clientCa = makeCa(dir, 'main-client-ca');
-    // Laid out as the kubelet mounts a Secret: files reached through a `..data` symlink that an
-    // update swaps in one rename, so the certificate and key always change together.
-    const secret = join(dir, 'main-tls');
-    const version = async (name: string, pem: Pem) => {
-      await mkdir(join(secret, name), { recursive: true });
-      await writeFile(join(secret, name, 'tls.crt'), pem.cert);
-      await writeFile(join(secret, name, 'tls.key'), pem.key);
-      await symlink(name, join(secret, '..data_tmp'));
-      await rename(join(secret, '..data_tmp'), join(secret, '..data'));
-    };
-    await version('v1', makeLeaf(dir, serverCa, 'main-extender-1'));
-    const cert = join(secret, 'tls.crt');
-    const key = join(secret, 'tls.key');
-    await symlink('..data/tls.crt', cert);
-    await symlink('..data/tls.key', key);
-    const { child, base, waitFor } = await start([
-      '--listen',
-      '0.0.0.0:0',
-      '--tls-cert',
-      cert,
-      '--tls-key',
-      key,
-      '--tls-client-ca',
-      clientCa.certFile,
-      '--tls-poll-interval',
-      '100ms',
-      '--policy',
-      policyExample,
-      '--kubeconfig',
-      await cluster.kubeconfigFile(),
-    ]);
-    try {
-      const url = (path: string) => `https://127.0.0.1:${new URL(base).port}${path}`;
-      const attack = { PodName: 'victim', PodNamespace: 'default', PodUID: '', Node: 'any-node' };
-      assert.equal((await httpsCall(url('/bind'), serverCa.cert, undefined, attack)).status, 401);
-      const scheduler = makeLeaf(dir, clientCa, 'main-kube-scheduler');
-      const bound = await httpsCall(url('/bind'), serverCa.cert, scheduler, attack);
-      assert.equal(bound.status, 200);
-      assert.match(String(bound.body.Error), /refused: PodUID is empty/);
-      assert.equal((await httpsCall(url('/healthz'), serverCa.cert)).serverCn, 'main-extender-1');
+  /** The shipped bundle (dist/scheduler.mjs as `npm run build` makes it), started as the image starts it. */
+  async function startBundled(args: string[]) {
+    const built = (await bundle('scheduler/main.ts', `${BUNDLE_DIR}/scheduler.mjs`)) as string;
+    const { child, lines, waitFor } = spawnWatched([join(ROOT, built), ...args]);
+    const listening = JSON.parse(await waitFor('scheduler extender listening')) as { address: string };
+    return { child, base: listening.address, lines, waitFor };
+  }
 
-      const reloaded = waitFor('TLS files reloaded');
-      await version('v2', makeLeaf(dir, serverCa, 'main-extender-2'));
-      await reloaded;
-      assert.equal((await httpsCall(url('/healthz'), serverCa.cert)).serverCn, 'main-extender-2');
-    } finally {
-      child.kill('SIGKILL');
-    }
-  });
+  for (const [how, launch] of [
+    ['tsx', start],
+    // The bundle loads https and tls only when first used (hack/build.mjs, LAZY_BUILTINS): TLS
+    // must work through that stand-in exactly as through the module.
+    ['the bundle', startBundled],
+  ] as const)
+    it(`serves mutual TLS on a public address and picks up a rotated certificate without a restart (${how})`, async () => {
+      const serverCa = makeCa(dir, 'main-server-ca');
+      const clientCa = makeCa(dir, 'main-client-ca');
+      // Laid out as the kubelet mounts a Secret: files reached through a `..data` symlink that an
+      // update swaps in one rename, so the certificate and key always change together.
+      const secret = join(dir, `main-tls-${how.replace(' ', '-')}`);
+      const version = async (name: string, pem: Pem) => {
+        await mkdir(join(secret, name), { recursive: true });
+        await writeFile(join(secret, name, 'tls.crt'), pem.cert);
+        await writeFile(join(secret, name, 'tls.key'), pem.key);
+        await symlink(name, join(secret, '..data_tmp'));
+        await rename(join(secret, '..data_tmp'), join(secret, '..data'));
+      };
+      await version('v1', makeLeaf(dir, serverCa, 'main-extender-1'));
+      const cert = join(secret, 'tls.crt');
+      const key = join(secret, 'tls.key');
+      await symlink('..data/tls.crt', cert);
+      await symlink('..data/tls.key', key);
+      const { child, base, waitFor } = await launch([
+        '--listen',
+        '0.0.0.0:0',
+        '--tls-cert',
+        cert,
+        '--tls-key',
+        key,
+        '--tls-client-ca',
+        clientCa.certFile,
+        '--tls-poll-interval',
+        '100ms',
+        '--policy',
+        policyExample,
+        '--kubeconfig',
+        await cluster.kubeconfigFile(),
+      ]);
+      try {
+        const url = (path: string) => `https://127.0.0.1:${new URL(base).port}${path}`;
+        const attack = { PodName: 'victim', PodNamespace: 'default', PodUID: '', Node: 'any-node' };
+        assert.equal((await httpsCall(url('/bind'), serverCa.cert, undefined, attack)).status, 401);
+        const scheduler = makeLeaf(dir, clientCa, 'main-kube-scheduler');
+        const bound = await httpsCall(url('/bind'), serverCa.cert, scheduler, attack);
+        assert.equal(bound.status, 200);
+        assert.match(String(bound.body.Error), /refused: PodUID is empty/);
+        assert.equal((await httpsCall(url('/healthz'), serverCa.cert)).serverCn, 'main-extender-1');
+
+        const reloaded = waitFor('TLS files reloaded');
+        await version('v2', makeLeaf(dir, serverCa, 'main-extender-2'));
+        await reloaded;
+        assert.equal((await httpsCall(url('/healthz'), serverCa.cert)).serverCn, 'main-extender-2');
+      } finally {
+        child.kill('SIGKILL');
+      }
+    });
 
   it('refuses to start on an invalid policy, saying why', async () => {
     const bad = join(dir, 'bad.yaml');
