@@ -371,7 +371,7 @@ function waitForCached(plugin: DevicePlugin, count: number): Promise<void> {
 async function startApiServer(): Promise<{ kubeconfig: string; stop: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'lw-bench-'));
   const kubeconfig = join(dir, 'kubeconfig');
-  const script = fileURLToPath(new URL('bench-apiserver.ts', import.meta.url));
+  const script = fileURLToPath(new URL('device-plugin/apiserver.ts', import.meta.url));
   const child = spawn(process.execPath, ['--import', 'tsx', script, kubeconfig], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
