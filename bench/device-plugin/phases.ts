@@ -41,8 +41,9 @@ export function phaseSplit(plugin: DevicePlugin): {
   let flush = 0;
   let inRecord = false;
 
-  // The handler is private; reached the way the gRPC server reaches it, by name on the instance.
-  const target = plugin as unknown as { allocateNow: AsyncFn };
+  // The handler is private, on the plugin's Allocate part (node-agent/device-plugin/allocate.ts);
+  // reached the way the queue reaches it, by name on that instance.
+  const target = (plugin as unknown as { allocator: { allocateNow: AsyncFn } }).allocator;
   const handler = target.allocateNow;
   target.allocateNow = async function (this: unknown, ...args: unknown[]) {
     handlerStart = performance.now();

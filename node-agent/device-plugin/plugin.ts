@@ -3,13 +3,19 @@
 // and answers Allocate with the GPUs the extender assigned to the pod starting, which it infers
 // by the rule in matcher.ts. Allocations are checkpointed; nothing is global, so tests run several
 // plugins, or a plugin and its restarted self, in one process.
+//
+// This file is the lifecycle: it builds the parts and wires them together, starts and stops them
+// in order, and registers with kubelet. The parts, one job each: ledger.ts (the allocations and
+// their checkpoint), allocate.ts (device lists, GetPreferredAllocation, Allocate), recovery.ts
+// (recovery after a start, the sweep), marking.ts (the `vgpu-allocated` annotation),
+// serial-queue.ts (the queue Allocate and the sweep share).
 import { EventEmitter } from 'node:events';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, type KubeConfig, PatchStrategy, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { status } from '@grpc/grpc-js';
 import type { Clock } from '../../common/clock.ts';
-import { apiStatus, errorMessage, requestOptions, reuseConnections } from '../../common/kube.ts';
+import { errorMessage, requestOptions, reuseConnections } from '../../common/kube.ts';
 import type { Logger } from '../../common/log.ts';
 import { Reflector, type ReflectorEvent } from '../../common/reflector.ts';
 import {
@@ -20,62 +26,25 @@ import {
   VGPU_PLUGIN_SOCKETS,
   vgpuResourceNames,
   type VgpuResourceKind,
-  parseVgpuDeviceId,
 } from '../../contracts/device-plugin.ts';
-import {
-  DEFAULT_VGPU_MEMORY_UNIT_MIB,
-  VGPU_CORE_PER_GPU,
-  type VgpuResourceNameSet,
-} from '../../contracts/resources.ts';
-import { formatRfc3339 } from '../../contracts/time.ts';
-import { VGPU_ALLOCATED_ANNOTATION } from '../../contracts/vgpu-pod.ts';
+import { DEFAULT_VGPU_MEMORY_UNIT_MIB, type VgpuResourceNameSet } from '../../contracts/resources.ts';
 import { AdmissionRecovery } from './admission-recovery.ts';
+import { Allocator, type FaultPoint } from './allocate.ts';
 import { Checkpoint } from './checkpoint.ts';
-import {
-  containerDirs,
-  podsWithFiles,
-  removeContainerTemps,
-  removePodFiles,
-  writeContainerFiles,
-} from './container-files.ts';
-import { type GpuSource, type PluginGpu, deviceList, listFingerprint } from './devices.ts';
+import { removeContainerTemps } from './container-files.ts';
+import type { GpuSource } from './devices.ts';
 import { KubeletSocketWatcher, socketIdentity } from './kubelet-watch.ts';
-import {
-  type ContainerAllocation,
-  type LedgerEntry,
-  gpuContainers,
-  isMarkedAllocated,
-  isPodFinished,
-  matchAllocate,
-} from './matcher.ts';
-import type {
-  AllocateRequest,
-  AllocateResponse,
-  ContainerAllocateResponse,
-  Device,
-  DevicePluginOptions,
-  PreferredAllocationRequest,
-  PreferredAllocationResponse,
-} from './proto.ts';
-import { preferredDevices } from './preferred.ts';
-import { type AcceptedIds, checkAllocateRequest, checkPreferredRequest } from './request-check.ts';
-
-/** At most this many device IDs of GPUs the plugin has not read (yet) in one Allocate. */
-const MAX_UNKNOWN_UNITS = 4096;
+import { AllocationLedger } from './ledger.ts';
+import { PodMarker } from './marking.ts';
+import type { ContainerAllocation } from './matcher.ts';
+import type { Device, DevicePluginOptions } from './proto.ts';
+import { Recovery } from './recovery.ts';
 import { KubeletRegistrar } from './registrar.ts';
 import { GrpcError, ResourceServer } from './resource-server.ts';
-import { buildContainerResponse, configFor } from './response.ts';
+import { SerialQueue } from './serial-queue.ts';
 
 export { DEFAULT_DEVICE_PLUGIN_DIR };
-
-/** What one GPU reading lets a request name, per resource. */
-interface AdvertisedUnits {
-  ids: ReadonlySet<string>;
-  uuids: ReadonlySet<string>;
-}
-
-/** Points inside Allocate where a test makes the process "die". */
-export type FaultPoint = 'before-checkpoint' | 'after-checkpoint';
+export type { FaultPoint };
 
 export interface DevicePluginConfig {
   /** kubelet's device-plugin directory (`--device-plugin-path`). */
@@ -114,7 +83,6 @@ export interface DevicePluginConfig {
 
 const KINDS: readonly VgpuResourceKind[] = ['core', 'memory'];
 const READY_WAIT_MS = 10_000;
-const INVENTORY_WAIT_MS = 10_000;
 
 export interface DevicePluginEvents {
   /** A resource registered with kubelet (after start, and again after each kubelet restart). */
@@ -133,26 +101,24 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   private readonly core: CoreV1Api;
   private readonly checkpoint: Checkpoint;
   private readonly watcher: KubeletSocketWatcher;
-  private readonly ledger = new Map<string, LedgerEntry>();
-  private readonly memoryUnitMiB: number;
+  private readonly ledger: AllocationLedger;
   private readonly names: Readonly<Record<VgpuResourceKind, string>>;
-  private readonly fingerprints: Record<VgpuResourceKind, string> = { core: '', memory: '' };
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Allocate and the sweep, one at a time; stop() and settled() wait for it to drain. */
+  private readonly queue = new SerialQueue();
   private ready: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly registrar: KubeletRegistrar;
-  private readonly recovery: AdmissionRecovery;
-  private readonly marking = new Set<Promise<void>>();
+  private readonly admission: AdmissionRecovery;
+  private readonly marker: PodMarker;
+  private readonly recovery: Recovery;
+  private readonly allocator: Allocator;
   private stopped = true;
-  private advertisedCache:
-    { gpus: readonly PluginGpu[]; byKind: Partial<Record<VgpuResourceKind, AdvertisedUnits>> } | undefined;
   /** start() found the inventory unknown and left registering to the first reading. */
   private awaitingInventory = false;
 
   constructor(private readonly config: DevicePluginConfig) {
     super();
-    this.memoryUnitMiB = config.memoryUnitMiB ?? DEFAULT_VGPU_MEMORY_UNIT_MIB;
     this.names = vgpuResourceNames(config.resourceNames ?? 'loadwise');
     const logger = config.logger;
     // The PATCH that marks each allocated pod (and the reads Allocate may fall back to) over kept-alive
@@ -160,14 +126,19 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     // request. On a view of the agent's config (Object.create), so its other clients stay as they are.
     this.core = reuseConnections(Object.create(config.kubeConfig) as KubeConfig).makeApiClient(CoreV1Api);
     this.checkpoint = new Checkpoint(config.checkpointDir, () => config.clock.now());
+    this.ledger = new AllocationLedger({
+      checkpoint: this.checkpoint,
+      nodeName: config.nodeName,
+      gpus: config.gpus,
+    });
     const server = (kind: VgpuResourceKind) =>
       new ResourceServer(
         join(config.socketDir, VGPU_PLUGIN_SOCKETS[kind]),
         {
           options: () => this.options(),
           devices: () => this.devices(kind),
-          preferred: async (req) => this.preferred(kind, req),
-          allocate: (req) => this.allocate(kind, req),
+          preferred: async (req) => this.allocator.preferred(kind, req),
+          allocate: (req) => this.allocator.allocate(kind, req),
         },
         logger.child({ resource: this.names[kind] }),
       );
@@ -181,22 +152,60 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       logger: logger.child({ watch: 'pods' }),
       onEvent: (type, pod) => {
         this.emit('pod', type, pod);
-        if (type === 'DELETED') this.recovery.forget(pod.metadata?.uid);
-        else this.recoverAdmission(pod);
-        // Free a departed pod's share now: the extender frees it on the same event and may place the
-        // next pod on it at once, which Allocate would refuse until the periodic sweep ran.
-        if ((type === 'DELETED' || isPodFinished(pod)) && this.holds(pod.metadata?.uid)) {
-          void this.sweep().catch((err: unknown) => this.sweepFailed(err));
-        }
+        this.recovery.podChanged(type, pod);
       },
     });
-    this.recovery = new AdmissionRecovery({
+    this.admission = new AdmissionRecovery({
       core: this.core,
       nodeName: config.nodeName,
       clock: config.clock,
       logger: logger.child({ part: 'admission-recovery' }),
       apiTimeoutMs: config.apiTimeoutMs,
       retryMs: config.recoveryRetryMs,
+    });
+    this.marker = new PodMarker({
+      core: this.core,
+      pods: this.pods,
+      ledger: this.ledger,
+      clock: config.clock,
+      logger,
+      apiTimeoutMs: config.apiTimeoutMs,
+      onMarked: (pod) => this.emit('marked', pod),
+    });
+    this.recovery = new Recovery({
+      ledger: this.ledger,
+      queue: this.queue,
+      pods: this.pods,
+      core: this.core,
+      gpus: config.gpus,
+      admission: this.admission,
+      marker: this.marker,
+      isStopped: () => this.stopped,
+      configRoot: config.configRoot,
+      clock: config.clock,
+      logger,
+      apiTimeoutMs: config.apiTimeoutMs,
+    });
+    this.allocator = new Allocator({
+      ledger: this.ledger,
+      queue: this.queue,
+      gpus: config.gpus,
+      listPods: () => this.pods.list(),
+      listPodsNow: () => this.listPodsNow(),
+      waitReady: () => this.waitReady(),
+      isStopped: () => this.stopped,
+      marker: this.marker,
+      broadcast: (kind, devices) => this.servers[kind].broadcast(devices),
+      onWaitingForGpus: (reason) => this.emit('waitingForGpus', reason),
+      names: this.names,
+      memoryUnitMiB: config.memoryUnitMiB ?? DEFAULT_VGPU_MEMORY_UNIT_MIB,
+      configRoot: config.configRoot,
+      devRoot: config.devRoot,
+      libraryDir: config.libraryDir,
+      inventoryWaitMs: config.inventoryWaitMs,
+      clock: config.clock,
+      logger,
+      faultHook: config.faultHook,
     });
     this.registrar = new KubeletRegistrar({
       socketDir: config.socketDir,
@@ -229,9 +238,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     await removeContainerTemps(this.config.configRoot);
     let rebuild = false;
     if (loaded.kind === 'ok') {
-      for (const allocation of loaded.allocations) {
-        this.ledger.set(keyOf(allocation), { allocation, answered: new Set(), recovered: true });
-      }
+      this.ledger.restore(loaded.allocations);
       log.info({ allocations: loaded.allocations.length }, 'recovered vGPU allocations from the checkpoint');
     } else if (loaded.kind === 'corrupt') {
       rebuild = true;
@@ -251,14 +258,14 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     // Before the first Allocate: take in what pods say was allocated, and free what is gone.
     this.ready = this.pods
       .waitForSync()
-      .then(() => this.adoptAnnotatedPods(rebuild))
-      .then(() => this.sweepNow().catch((err: unknown) => this.sweepFailed(err)))
-      .then(() => this.rewriteConfigFiles());
+      .then(() => this.recovery.adoptAnnotatedPods(rebuild))
+      .then(() => this.recovery.sweepNow().catch((err: unknown) => this.recovery.sweepFailed(err)))
+      .then(() => this.recovery.rewriteConfigFiles());
     // Allocate waits for this itself; an unreachable API must not make start() fail or hang.
     this.ready.catch(() => undefined);
-    this.refreshDevices();
+    this.allocator.refreshDevices();
     this.unsubscribe = this.config.gpus.subscribe(() => {
-      this.refreshDevices();
+      this.allocator.refreshDevices();
       // The first reading, after start() found none: register now (once; start() did not).
       if (this.awaitingInventory && this.config.gpus.known() && !this.stopped) {
         this.awaitingInventory = false;
@@ -275,7 +282,7 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     await this.registrar.registerAll();
     const sweepMs = this.config.sweepIntervalMs ?? 60_000;
     this.sweepTimer = setInterval(
-      () => void this.sweep().catch((err: unknown) => this.sweepFailed(err)),
+      () => void this.recovery.sweep().catch((err: unknown) => this.recovery.sweepFailed(err)),
       sweepMs,
     );
     this.sweepTimer.unref();
@@ -288,8 +295,8 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     this.watcher.stop();
     await this.registrar.stop();
     this.unsubscribe?.();
-    await this.queue.catch(() => undefined);
-    await Promise.allSettled([...this.marking]);
+    await this.queue.idle();
+    await this.marker.settled();
     await Promise.all(KINDS.map((kind) => this.servers[kind].stop()));
     await this.pods.stop();
     this.checkpoint.close();
@@ -300,26 +307,20 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
     await this.waitReady();
   }
 
-  private holds(uid: string | undefined): boolean {
-    if (!uid) return false;
-    for (const e of this.ledger.values()) if (e.allocation.podUID === uid) return true;
-    return false;
-  }
-
-  /** Allocations held now (a copy), for tests, metrics and the GPU inventory. */
   /** A pod on this node by UID, as the watch has it (the GPU watchdog names containers from it). */
   pod(uid: string): V1Pod | undefined {
     return this.pods.list().find((p) => p.metadata?.uid === uid);
   }
 
+  /** Allocations held now (a copy), for tests, metrics and the GPU inventory. */
   allocations(): ContainerAllocation[] {
-    return [...this.ledger.values()].map((e) => structuredClone(e.allocation));
+    return this.ledger.allocations();
   }
 
   /** Waits until every annotation patch in flight has finished. */
   async settled(): Promise<void> {
-    await this.queue.catch(() => undefined);
-    await Promise.allSettled([...this.marking]);
+    await this.queue.idle();
+    await this.marker.settled();
   }
 
   options(): DevicePluginOptions {
@@ -327,282 +328,16 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
   }
 
   devices(kind: VgpuResourceKind): Device[] {
-    return deviceList(this.config.gpus.gpus(), kind, this.memoryUnitMiB);
+    return this.allocator.devices(kind);
   }
 
   /**
-   * The IDs a request may name (the units advertised now) and the UUIDs of the GPUs read, built
-   * once per GPU reading rather than per call: a source hands a new list after every change, and
-   * rebuilding ~400 ID strings on every Allocate was garbage on the hot path.
+   * Frees allocations of pods that are gone or finished (confirmed with the API, so a watch that
+   * trails behind cannot free a live pod), retries annotations that failed, and removes container
+   * directories nobody holds. Runs every sweep interval; tests call it directly.
    */
-  private advertised(kind: VgpuResourceKind): AdvertisedUnits {
-    const gpus = this.config.gpus.gpus();
-    if (this.advertisedCache?.gpus !== gpus) this.advertisedCache = { gpus, byKind: {} };
-    let units = this.advertisedCache.byKind[kind];
-    if (units === undefined) {
-      units = {
-        ids: new Set(deviceList(gpus, kind, this.memoryUnitMiB).map((d) => d.ID)),
-        uuids: new Set(gpus.map((g) => g.uuid)),
-      };
-      this.advertisedCache.byKind[kind] = units;
-    }
-    return units;
-  }
-
-  /**
-   * The device IDs an Allocate may name: the units advertised now, and well-formed units of this
-   * resource on a GPU the latest reading lacks. Those are kubelet's from an earlier advertisement
-   * (a restarted plugin before its first reading, a refresh that briefly lost a GPU); the Allocate
-   * then waits, bounded, for the GPU to come back, and is refused if it does not. Anything else —
-   * a foreign ID, a unit beyond a known GPU's range, an oversized ID — is refused at once.
-   */
-  private allocatable(kind: VgpuResourceKind, requested: readonly (readonly string[])[]): AcceptedIds {
-    const { ids: advertised, uuids: known } = this.advertised(kind);
-    const ofUnknownGpu = (id: string): boolean => {
-      const parsed = parseVgpuDeviceId(id);
-      return parsed !== undefined && parsed.kind === kind && !known.has(parsed.uuid);
-    };
-    let unknown = 0;
-    for (const ids of requested) for (const id of ids) if (!advertised.has(id) && ofUnknownGpu(id)) unknown++;
-    return {
-      has: (id) => advertised.has(id) || ofUnknownGpu(id),
-      // Units of GPUs not read yet cannot be counted against an advertisement; they are bounded.
-      size: advertised.size + Math.min(unknown, MAX_UNKNOWN_UNITS),
-    };
-  }
-
-  // ---- devices ----------------------------------------------------------------------------------
-
-  private refreshDevices(): void {
-    if (!this.config.gpus.known()) return;
-    for (const kind of KINDS) {
-      const devices = this.devices(kind);
-      const fingerprint = listFingerprint(devices);
-      if (fingerprint === this.fingerprints[kind]) continue;
-      const first = this.fingerprints[kind] === '';
-      this.fingerprints[kind] = fingerprint;
-      if (!first) {
-        this.config.logger.info({ resource: this.names[kind] }, 'GPU devices changed; re-sending the list');
-        this.servers[kind].broadcast(devices);
-      }
-    }
-  }
-
-  // ---- preferred allocation --------------------------------------------------------------------
-
-  private preferred(kind: VgpuResourceKind, req: PreferredAllocationRequest): PreferredAllocationResponse {
-    checkPreferredRequest(
-      req,
-      this.allocatable(
-        kind,
-        req.container_requests.map((c) => c.available_deviceIDs),
-      ),
-      this.names[kind],
-    );
-    const pods = this.pods.list();
-    const ledger = [...this.ledger.values()];
-    const gpus = this.config.gpus.gpus();
-    return {
-      container_responses: req.container_requests.map((c) => ({
-        deviceIDs: preferredDevices(kind, c, pods, ledger, gpus),
-      })),
-    };
-  }
-
-  // ---- allocate --------------------------------------------------------------------------------
-
-  private allocate(kind: VgpuResourceKind, req: AllocateRequest): Promise<AllocateResponse> {
-    // One Allocate at a time: two concurrent calls must never pick the same pod.
-    const run = this.queue.then(() => this.allocateNow(kind, req));
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private async allocateNow(kind: VgpuResourceKind, req: AllocateRequest): Promise<AllocateResponse> {
-    if (this.stopped) throw new GrpcError(status.UNAVAILABLE, 'the device plugin is stopping');
-    await this.waitReady();
-    if (!this.config.gpus.known() && !(await this.inventoryChange('no GPU reading yet'))) {
-      throw new GrpcError(status.UNAVAILABLE, 'the GPUs of this node are not known yet (no GPU reading)');
-    }
-    checkAllocateRequest(
-      req,
-      this.allocatable(
-        kind,
-        req.container_requests.map((c) => c.devices_ids),
-      ),
-      this.names[kind],
-    );
-    const responses: ContainerAllocateResponse[] = [];
-    const touched: LedgerEntry[] = [];
-    for (const c of req.container_requests) {
-      const ids = [...c.devices_ids].sort();
-      const entry = await this.allocateContainer(kind, ids);
-      touched.push(entry);
-      const a = entry.allocation;
-      responses.push(
-        buildContainerResponse(a, containerDirs(this.config.configRoot, a.podUID, a.container), {
-          devRoot: this.config.devRoot ?? '/dev',
-          libraryDir: this.config.libraryDir,
-        }),
-      );
-    }
-    for (const entry of touched) this.markSoon(entry.allocation.podUID);
-    return { container_responses: responses };
-  }
-
-  private async allocateContainer(kind: VgpuResourceKind, ids: string[]): Promise<LedgerEntry> {
-    const log = this.config.logger;
-    let match = matchAllocate(kind, ids, this.pods.list(), [...this.ledger.values()], this.names[kind]);
-    if (match.kind === 'none') {
-      // Our watch may trail kubelet's by a moment: ask the API itself before giving up.
-      match = matchAllocate(kind, ids, await this.listPodsNow(), [...this.ledger.values()], this.names[kind]);
-    }
-    if (match.kind === 'none') {
-      log.warn({ resource: this.names[kind], units: ids.length }, match.reason);
-      throw new GrpcError(status.FAILED_PRECONDITION, match.reason);
-    }
-    if (match.kind === 'existing') {
-      const entry = match.entry;
-      const a = entry.allocation;
-      const previous = a.deviceIds[kind];
-      a.deviceIds[kind] = ids;
-      entry.answered.add(kind);
-      try {
-        await Promise.all([
-          writeContainerFiles(containerDirs(this.config.configRoot, a.podUID, a.container), configFor(a)),
-          this.recordAllocation(a),
-        ]);
-      } catch (err) {
-        entry.answered.delete(kind);
-        if (previous) a.deviceIds[kind] = previous;
-        else delete a.deviceIds[kind];
-        throw err;
-      }
-      log.info(
-        {
-          pod: `${a.namespace}/${a.podName}`,
-          container: a.container,
-          resource: this.names[kind],
-          why: match.why,
-        },
-        'allocated',
-      );
-      return entry;
-    }
-
-    const pod = match.pod;
-    // A GPU the pod is assigned but the inventory lacks: the inventory may be mid-refresh (a
-    // reading that missed it); wait for the next one, bounded, before refusing.
-    const missing = () => match.shares.some((s) => !this.config.gpus.gpus().some((g) => g.index === s.index));
-    const until = performance.now() + (this.config.inventoryWaitMs ?? INVENTORY_WAIT_MS);
-    while (missing()) {
-      const left = until - performance.now();
-      if (
-        left <= 0 ||
-        !(await this.inventoryChange(`pod ${podName(pod)} is assigned a GPU not listed`, left))
-      )
-        break;
-    }
-    const gpus = this.config.gpus.gpus();
-    const shares = match.shares.map((s) => {
-      const gpu = gpus.find((g) => g.index === s.index);
-      if (!gpu)
-        throw new GrpcError(
-          status.FAILED_PRECONDITION,
-          `pod ${podName(pod)} is assigned GPU ${s.index}, which this node does not have`,
-        );
-      return { ...s, uuid: gpu.uuid };
-    });
-    this.checkCapacity(podName(pod), shares);
-    const allocation: ContainerAllocation = {
-      podUID: pod.metadata!.uid!,
-      namespace: pod.metadata!.namespace ?? '',
-      podName: pod.metadata!.name!,
-      container: match.container,
-      shares,
-      request: { ...match.request },
-      deviceIds: { [kind]: ids },
-      allocatedAtMs: this.config.clock.now(),
-    };
-    // Config file, then checkpoint, both before the answer. Either may land without the other if
-    // the process dies: a config file nobody holds is removed by the sweep; a checkpointed
-    // allocation kubelet never got an answer for is matched again when kubelet retries with the
-    // same devices (rule 2 in matcher.ts), which GetPreferredAllocation steers it to.
-    const entry: LedgerEntry = { allocation, answered: new Set([kind]), recovered: false };
-    const files = writeContainerFiles(
-      containerDirs(this.config.configRoot, allocation.podUID, allocation.container),
-      configFor(allocation),
-      true,
-    );
-    try {
-      this.config.faultHook?.('before-checkpoint');
-      this.ledger.set(keyOf(allocation), entry);
-      await Promise.all([this.recordAllocation(allocation), files]);
-    } catch (err) {
-      this.ledger.delete(keyOf(allocation));
-      await files.catch(() => undefined);
-      throw err;
-    }
-    this.config.faultHook?.('after-checkpoint');
-    log.info(
-      {
-        pod: podName(pod),
-        container: match.container,
-        resource: this.names[kind],
-        gpus: shares.map((s) => s.index),
-      },
-      'allocated',
-    );
-    return entry;
-  }
-
-  /** Never hands out more of a GPU than it has, whatever the assignment says. */
-  private checkCapacity(
-    pod: string,
-    shares: ReadonlyArray<{ index: number; core: number; memoryMiB: number }>,
-  ): void {
-    const gpus = this.config.gpus.gpus();
-    for (const share of shares) {
-      let core = share.core;
-      let memory = share.memoryMiB;
-      for (const e of this.ledger.values()) {
-        for (const s of e.allocation.shares) {
-          if (s.index !== share.index) continue;
-          core += s.core;
-          memory += s.memoryMiB;
-        }
-      }
-      const gpu = gpus.find((g) => g.index === share.index);
-      if (core > VGPU_CORE_PER_GPU || (gpu && memory > gpu.memoryMiB)) {
-        throw new GrpcError(
-          status.RESOURCE_EXHAUSTED,
-          `pod ${pod}: GPU ${share.index} would be over-committed (core ${core}/${VGPU_CORE_PER_GPU}, memory ${memory}/${gpu?.memoryMiB ?? '?'} MiB)`,
-        );
-      }
-    }
-  }
-
-  /** Resolves true at the next change of the GPU inventory, false when none comes in time. */
-  private inventoryChange(
-    reason: string,
-    timeoutMs = this.config.inventoryWaitMs ?? INVENTORY_WAIT_MS,
-  ): Promise<boolean> {
-    this.config.logger.info(
-      { reason, waitMs: Math.round(timeoutMs) },
-      'Allocate waits for the GPU inventory',
-    );
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        unsubscribe();
-        resolve(false);
-      }, timeoutMs);
-      const unsubscribe = this.config.gpus.subscribe(() => {
-        clearTimeout(timer);
-        unsubscribe();
-        resolve(true);
-      });
-      this.emit('waitingForGpus', reason);
-    });
+  sweep(): Promise<{ freed: number }> {
+    return this.recovery.sweep();
   }
 
   private async waitReady(): Promise<void> {
@@ -639,221 +374,4 @@ export class DevicePlugin extends EventEmitter<DevicePluginEvents> {
       return this.pods.list();
     }
   }
-
-  /** One allocation made or changed: a journal append, not a rewrite of the whole ledger. */
-  private recordAllocation(allocation: ContainerAllocation): Promise<void> {
-    return this.checkpoint.record(this.config.nodeName, allocation, () =>
-      [...this.ledger.values()].map((e) => e.allocation),
-    );
-  }
-
-  private saveCheckpoint(): Promise<void> {
-    return this.checkpoint.save(
-      this.config.nodeName,
-      [...this.ledger.values()].map((e) => e.allocation),
-    );
-  }
-
-  // ---- marking pods ------------------------------------------------------------------------
-
-  /**
-   * markIfComplete after the answer has gone out: building the PATCH (the API client's request
-   * and serialisation) ran synchronously inside Allocate before kubelet got its answer. Tracked
-   * like the PATCH itself, so settled() and stop() wait for it.
-   */
-  private markSoon(podUID: string): void {
-    const work: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.markIfComplete(podUID))
-      .catch((err: unknown) =>
-        this.config.logger.warn({ err: errorMessage(err) }, 'could not mark the pod allocated'),
-      )
-      .finally(() => this.marking.delete(work));
-    this.marking.add(work);
-  }
-
-  /** Annotates the pod once every GPU container of it is allocated; in the background, off the Allocate path. */
-  private markIfComplete(podUID: string, requireRunning = false): Promise<void> | undefined {
-    const pod = this.pods.list().find((p) => p.metadata?.uid === podUID);
-    if (!pod || isMarkedAllocated(pod)) return undefined;
-    if (requireRunning && pod.status?.phase !== 'Running') return undefined;
-    const containers = gpuContainers(pod);
-    const complete =
-      containers.length > 0 &&
-      containers.every((c) => {
-        const entry = this.ledger.get(`${podUID}/${c.name}`);
-        if (!entry) return false;
-        return KINDS.every((k) => c.request[k] === 0 || entry.allocation.deviceIds[k] !== undefined);
-      });
-    if (!complete) return undefined;
-    const work = this.patchAllocated(pod).finally(() => this.marking.delete(work));
-    this.marking.add(work);
-    return work;
-  }
-
-  private async patchAllocated(pod: V1Pod): Promise<void> {
-    const namespace = pod.metadata!.namespace!;
-    const name = pod.metadata!.name!;
-    try {
-      const patched = await this.core.patchNamespacedPod(
-        {
-          name,
-          namespace,
-          body: {
-            metadata: {
-              annotations: { [VGPU_ALLOCATED_ANNOTATION]: formatRfc3339(this.config.clock.now()) },
-            },
-          },
-        },
-        requestOptions(this.config.apiTimeoutMs ?? 5000, PatchStrategy.MergePatch),
-      );
-      this.pods.offer(patched);
-      this.emit('marked', { namespace, name });
-    } catch (err) {
-      // The allocation stands (it is checkpointed); the sweep tries the annotation again.
-      const level = apiStatus(err) === 404 ? 'info' : 'warn';
-      this.config.logger[level](
-        { pod: `${namespace}/${name}`, err: errorMessage(err) },
-        'could not mark the pod allocated',
-      );
-    }
-  }
-
-  // ---- recovery and sweep --------------------------------------------------------------------
-
-  /** A pod that failed admission for a vGPU resource: an Event, and a delete when a controller owns it. */
-  private recoverAdmission(pod: V1Pod): void {
-    if (this.stopped) return;
-    const work = this.recovery.check(pod);
-    if (!work) return;
-    const tracked = work.finally(() => this.marking.delete(tracked));
-    this.marking.add(tracked);
-  }
-
-  /**
-   * Adds allocations that pods carry (vgpu-allocated + assignment) but the ledger lacks: all of
-   * them after a corrupt checkpoint, any stragglers otherwise. They count against capacity and are
-   * never handed out again.
-   */
-  /** Config files are written without fsync; after a restart they are made again from the ledger. */
-  private async rewriteConfigFiles(): Promise<void> {
-    for (const { allocation: a } of this.ledger.values()) {
-      try {
-        await writeContainerFiles(containerDirs(this.config.configRoot, a.podUID, a.container), configFor(a));
-      } catch (err) {
-        this.config.logger.warn(
-          { pod: `${a.namespace}/${a.podName}`, container: a.container, err: errorMessage(err) },
-          'could not rewrite a container vGPU config',
-        );
-      }
-    }
-  }
-
-  private async adoptAnnotatedPods(rebuild: boolean): Promise<void> {
-    let added = 0;
-    for (const pod of this.pods.list()) {
-      if (!isMarkedAllocated(pod) || isPodFinished(pod) || !pod.metadata?.uid) continue;
-      const gpus = this.config.gpus.gpus();
-      for (const c of gpuContainers(pod)) {
-        const key = `${pod.metadata.uid}/${c.name}`;
-        if (this.ledger.has(key)) continue;
-        const shares = c.shares.map((s) => ({
-          ...s,
-          uuid: gpus.find((g) => g.index === s.index)?.uuid ?? `unknown-${s.index}`,
-        }));
-        this.ledger.set(key, {
-          allocation: {
-            podUID: pod.metadata.uid,
-            namespace: pod.metadata.namespace ?? '',
-            podName: pod.metadata.name ?? '',
-            container: c.name,
-            shares,
-            request: { ...c.request },
-            deviceIds: {},
-            allocatedAtMs: this.config.clock.now(),
-          },
-          answered: new Set(),
-          recovered: true,
-        });
-        added++;
-      }
-    }
-    if (added > 0 || rebuild) {
-      await this.saveCheckpoint();
-      this.config.logger.info({ added, rebuilt: rebuild }, 'vGPU allocations taken from pod annotations');
-    }
-  }
-
-  /**
-   * Frees allocations of pods that are gone or finished (confirmed with the API, so a watch that
-   * trails behind cannot free a live pod), retries annotations that failed, and removes container
-   * directories nobody holds. Runs every sweep interval; tests call it directly.
-   */
-  async sweep(): Promise<{ freed: number }> {
-    if (!this.pods.synced) return { freed: 0 };
-    const work = this.queue.then(() => this.sweepNow());
-    this.queue = work.catch(() => undefined);
-    return work;
-  }
-
-  private async sweepNow(): Promise<{ freed: number }> {
-    const live = new Map(this.pods.list().map((p) => [p.metadata?.uid ?? '', p]));
-    const freedUIDs = new Set<string>();
-    for (const entry of this.ledger.values()) {
-      const a = entry.allocation;
-      if (freedUIDs.has(a.podUID)) continue;
-      const cached = live.get(a.podUID);
-      if (cached && !isPodFinished(cached)) continue;
-      if (!(await this.podGone(a.namespace, a.podName, a.podUID))) continue;
-      freedUIDs.add(a.podUID);
-    }
-    let freed = 0;
-    for (const [key, entry] of [...this.ledger]) {
-      if (!freedUIDs.has(entry.allocation.podUID)) continue;
-      this.ledger.delete(key);
-      freed++;
-    }
-    if (freed > 0) {
-      await this.saveCheckpoint();
-      this.config.logger.info(
-        { freed, pods: freedUIDs.size },
-        'freed vGPU allocations of pods that are gone',
-      );
-    }
-    // A delete that failed, or one a minute old on a pod still there, is tried again here.
-    for (const pod of live.values()) this.recoverAdmission(pod);
-    const held = new Set([...this.ledger.values()].map((e) => e.allocation.podUID));
-    for (const uid of await podsWithFiles(this.config.configRoot)) {
-      if (!held.has(uid) && !live.has(uid)) await removePodFiles(this.config.configRoot, uid);
-    }
-    for (const uid of held) {
-      const answeredHere = [...this.ledger.values()].some((e) => e.allocation.podUID === uid && !e.recovered);
-      // A recovered allocation may never have reached kubelet; a running pod shows that it did.
-      void this.markIfComplete(uid, !answeredHere); // tracked in `marking`; never rejects
-    }
-    return { freed };
-  }
-
-  private async podGone(namespace: string, name: string, uid: string): Promise<boolean> {
-    try {
-      const pod = await this.core.readNamespacedPod(
-        { namespace, name },
-        requestOptions(this.config.apiTimeoutMs ?? 5000),
-      );
-      return pod.metadata?.uid !== uid || isPodFinished(pod);
-    } catch (err) {
-      return apiStatus(err) === 404;
-    }
-  }
-
-  private sweepFailed(err: unknown): void {
-    this.config.logger.warn({ err: errorMessage(err) }, 'vGPU sweep failed; will try again');
-  }
-}
-
-function keyOf(a: ContainerAllocation): string {
-  return `${a.podUID}/${a.container}`;
-}
-
-function podName(pod: V1Pod): string {
-  return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? ''}`;
 }
