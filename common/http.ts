@@ -202,10 +202,6 @@ export function errorBody(error: string, message: string): ErrorBody {
 }
 
 /**
- * `/healthz` and `/readyz`, apart: liveness answers 200 as long as the process serves HTTP and
- * never waits on anything; readiness answers 503 with why while `notReady` returns a reason.
- */
-/**
  * What every loadwise server serves besides its own job, the same on each: its Prometheus metrics
  * and the two probes (see probeRoutes).
  */
@@ -219,6 +215,10 @@ export function opsRoutes(
   probeRoutes(app, opts.notReady);
 }
 
+/**
+ * `/healthz` and `/readyz`, apart: liveness answers 200 as long as the process serves HTTP and
+ * never waits on anything; readiness answers 503 with why while `notReady` returns a reason.
+ */
 export function probeRoutes(app: FastifyInstance, notReady: () => string | undefined): void {
   route(app, PROBE_PATHS.healthz, ['GET'], async () => ({ status: 'ok' }));
   route(app, PROBE_PATHS.readyz, ['GET'], async (_request, reply) => {

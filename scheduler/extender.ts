@@ -321,8 +321,7 @@ export class Extender {
     const fit = policy.fit(entry, request);
     if (!fit.ok) return `the node can no longer take the pod: ${fit.reason}`;
     const containers = policy.place(entry, request, fit);
-    const gpu = this.deps.gpu!;
-    gpu.ledger.assume(args.PodNamespace, args.PodName, args.Node, containers, assumeMs);
+    this.deps.gpu!.ledger.assume(args.PodNamespace, args.PodName, args.Node, containers, assumeMs);
     return containers;
   }
 
